@@ -1,0 +1,46 @@
+"""Objectives (the problems) and gradient methods (how they are differentiated)."""
+
+from objectives.base import Objective, ObjectiveError
+from objectives.gradients import (
+    Analytic,
+    Autograd,
+    ComplexStep,
+    FiniteDifference,
+    GradientMethod,
+)
+from objectives.quadratic import Quadratic
+from objectives.regression import LinearRegression
+from objectives.rosenbrock import Rosenbrock
+from objectives.softmax import SoftmaxClassifier
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    cls.name: cls for cls in (Quadratic, Rosenbrock, LinearRegression, SoftmaxClassifier)
+}
+
+
+def register(cls: type[Objective]) -> type[Objective]:
+    """Add an objective class to the registry (used in error messages and tests)."""
+    OBJECTIVES[cls.name] = cls
+    return cls
+
+
+def objectives_with_analytic_grad() -> list[str]:
+    return sorted(name for name, cls in OBJECTIVES.items() if cls.has_analytic_grad)
+
+
+__all__ = [
+    "OBJECTIVES",
+    "Analytic",
+    "Autograd",
+    "ComplexStep",
+    "FiniteDifference",
+    "GradientMethod",
+    "LinearRegression",
+    "Objective",
+    "ObjectiveError",
+    "Quadratic",
+    "Rosenbrock",
+    "SoftmaxClassifier",
+    "objectives_with_analytic_grad",
+    "register",
+]

@@ -1,0 +1,70 @@
+"""Linear regression on synthetic data: the PyTorch memo's problem."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from objectives.base import Objective, ObjectiveError
+
+LOSSES = ("norm", "mse")
+
+
+class LinearRegression(Objective):
+    """Fit y ≈ a·x + b, parameters θ = (a, b), to data y = a₀·x + b₀ + σ·ε.
+
+    Data: x ~ U[0, 2), ε ~ N(0, 1), drawn from a generator seeded with `seed`.
+    Loss `norm`: f(θ) = ‖y − ŷ‖ (as in the memo); `mse`: f(θ) = (1/N)‖y − ŷ‖².
+    Both are minimized by the least-squares solution θ* = argmin ‖Xθ − y‖, X = [x, 1].
+    Gradient: `mse` 2Xᵀ(Xθ − y)/N; `norm` Xᵀ(Xθ − y)/‖Xθ − y‖.
+    """
+
+    name = "linreg"
+    has_analytic_grad = True
+
+    def __init__(
+        self,
+        *,
+        n: int = 100,
+        a: float = -1.0,
+        b: float = 1.0,
+        sigma: float = 0.1,
+        seed: int = 0,
+        loss: str = "norm",
+        x0: Sequence[float] | None = None,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if loss not in LOSSES:
+            raise ObjectiveError(f"linreg: loss must be one of {', '.join(LOSSES)}, got '{loss}'")
+        if int(n) < 2:
+            raise ObjectiveError(f"linreg: n must be >= 2, got {n}")
+        super().__init__(2, x0=x0, dtype=dtype, device=device)
+        self.loss = loss
+        gen = torch.Generator().manual_seed(int(seed))
+        xs = 2 * torch.rand(int(n), generator=gen, dtype=torch.float64)
+        ys = a * xs + b + sigma * torch.randn(int(n), generator=gen, dtype=torch.float64)
+        self.x_data, self.y_data = self.tensor(xs), self.tensor(ys)
+        X = torch.stack([xs, torch.ones_like(xs)], dim=1)
+        theta = torch.linalg.lstsq(X, ys[:, None]).solution[:, 0]
+        self.minimizer = self.tensor(theta)
+        residual = float(torch.linalg.norm(X @ theta - ys))
+        self.minimum = residual if loss == "norm" else residual**2 / int(n)
+
+    def residual(self, theta: Tensor) -> Tensor:
+        return theta[..., 0:1] * self.x_data + theta[..., 1:2] - self.y_data
+
+    def value(self, x: Tensor) -> Tensor:
+        r = self.residual(x)
+        # sqrt(Σr²) rather than vector_norm: it stays holomorphic for the complex step
+        squares = (r * r).sum(-1)
+        return torch.sqrt(squares) if self.loss == "norm" else squares / r.shape[-1]
+
+    def grad(self, x: Tensor) -> Tensor:
+        r = self.residual(x)
+        g = torch.stack([(r * self.x_data).sum(-1), r.sum(-1)], dim=-1)
+        if self.loss == "norm":
+            return g / torch.sqrt((r * r).sum(-1, keepdim=True))
+        return 2 * g / r.shape[-1]

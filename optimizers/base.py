@@ -1,0 +1,80 @@
+"""The optimizer interface: a pair of pure functions over an explicit, immutable state.
+
+An optimizer is `init(params) -> state` and `update(grad, state, params) -> (params, state)`
+(optax's shape). Nothing is mutated: the caller keeps its starting point. Hyperparameters
+are Python scalars or tensors that broadcast against the parameters, so one optimizer
+drives a batch of points (B, d) with per-row hyperparameters (shape (B, 1)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+Hyper = float | Tensor
+Schedule = Callable[[Hyper, int], Hyper]
+
+
+class OptimizerError(ValueError):
+    """A bad hyperparameter or option, phrased for the user."""
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """An update rule: `init` builds the state, `update` takes one step.
+
+    `update(grad, state, params, closure=None)`; `closure(x) -> (value, grad)` is passed by
+    the loop for rules that re-evaluate the objective (line searches, L-BFGS).
+    `batchable` says whether rows of a batch are independent (true for every own rule).
+    """
+
+    name: str
+    init: Callable[[Tensor], Any]
+    update: Callable[..., tuple[Tensor, Any]]
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    batchable: bool = True
+
+
+def check_hyper(name: str, value: Hyper, *, low: float = 0.0, high: float | None = None,
+                open_low: bool = False, open_high: bool = False) -> Hyper:
+    """Check that a hyperparameter (scalar or tensor) lies in its range; return it unchanged."""
+    t = torch.as_tensor(value, dtype=torch.float64)
+    bad = ~torch.isfinite(t) | ((t <= low) if open_low else (t < low))
+    if high is not None:
+        bad |= (t >= high) if open_high else (t > high)
+    if bool(bad.any()):
+        lo = "(" if open_low else "["
+        hi = "∞)" if high is None else (f"{high})" if open_high else f"{high}]")
+        shown = value if not isinstance(value, Tensor) else t[bad].flatten()[0].item()
+        raise OptimizerError(f"optimizer.{name} must lie in {lo}{low}, {hi}, got {shown}")
+    return value
+
+
+def is_zero(value: Hyper) -> bool:
+    """True when a hyperparameter is zero everywhere (lets a rule skip a term, as torch does)."""
+    return not bool(torch.as_tensor(value).ne(0).any())
+
+
+def select(mask: Tensor, new: Any, old: Any) -> Any:
+    """Per-row choice between two states (or two tensors): `new` where mask, else `old`.
+
+    `mask` has shape (B,); tensor leaves of shape (B, ...) are selected row by row, other
+    leaves (step counters, Python scalars) are taken from `new`.
+    """
+    if isinstance(new, Tensor):
+        if new.dim() == 0 or new.shape[0] != mask.shape[0]:
+            return new
+        return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)
+    if isinstance(new, tuple) and hasattr(new, "_fields"):
+        return type(new)(*(select(mask, n, o) for n, o in zip(new, old)))
+    return new
+
+
+class StepState(NamedTuple):
+    """State of a rule that only counts steps (plain SGD)."""
+
+    step: int
