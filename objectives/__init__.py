@@ -8,13 +8,15 @@ from objectives.gradients import (
     FiniteDifference,
     GradientMethod,
 )
+from objectives.python import PythonFunction
 from objectives.quadratic import Quadratic
 from objectives.regression import LinearRegression
 from objectives.rosenbrock import Rosenbrock
 from objectives.softmax import SoftmaxClassifier
 
 OBJECTIVES: dict[str, type[Objective]] = {
-    cls.name: cls for cls in (Quadratic, Rosenbrock, LinearRegression, SoftmaxClassifier)
+    cls.name: cls
+    for cls in (Quadratic, Rosenbrock, LinearRegression, SoftmaxClassifier, PythonFunction)
 }
 
 
@@ -25,7 +27,7 @@ def register(cls: type[Objective]) -> type[Objective]:
 
 
 def objectives_with_analytic_grad() -> list[str]:
-    return sorted(name for name, cls in OBJECTIVES.items() if cls.has_analytic_grad)
+    return sorted(name for name, cls in OBJECTIVES.items() if cls.has_analytic_grad is True)
 
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "GradientMethod",
     "LinearRegression",
     "Objective",
+    "PythonFunction",
     "ObjectiveError",
     "Quadratic",
     "Rosenbrock",

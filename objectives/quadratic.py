@@ -20,7 +20,7 @@ class Quadratic(Objective):
     A is given explicitly (`A` as a matrix, or `diag` as its diagonal; the default
     diag(4, 1) is the Flux demo's 4x₁² + x₂², the identity the PyTorch demo's x₁² + x₂²),
     or generated from `dim` and `cond`: A = Q diag(λ) Qᵀ with Q a seeded random orthogonal
-    matrix and λ log-spaced from 1 to `cond`.
+    matrix and λ log-spaced from 1 to `cond`. A or cond override diag; dim alone gives I.
     """
 
     name = "quad"
@@ -81,16 +81,14 @@ def _vector(values, dim: int) -> Tensor:
 
 
 def _matrix(A, diag, dim, cond, seed) -> Tensor:
-    given = [name for name, v in (("A", A), ("diag", diag), ("cond", cond)) if v is not None]
-    if len(given) > 1:
-        raise ObjectiveError(f"quad: give only one of A, diag or cond (got {', '.join(given)})")
+    """A from the most specific form given: A or cond (with dim) over diag over dim (identity)."""
+    if A is not None and cond is not None:
+        raise ObjectiveError("quad: give either A or cond, not both")
     if A is not None:
         M = torch.as_tensor(A, dtype=torch.float64)
         if M.dim() != 2 or M.shape[0] != M.shape[1] or M.shape[0] == 0:
             raise ObjectiveError(f"quad: A must be a square matrix, got shape {tuple(M.shape)}")
         return M
-    if diag is not None:
-        return torch.diag(torch.as_tensor(diag, dtype=torch.float64).reshape(-1))
     if cond is not None:
         if dim is None or int(dim) < 1:
             raise ObjectiveError("quad: a generated A needs dim >= 1 together with cond")
@@ -101,6 +99,14 @@ def _matrix(A, diag, dim, cond, seed) -> Tensor:
         eigs = torch.logspace(0, torch.log10(torch.tensor(float(cond))), int(dim), dtype=torch.float64)
         M = (Q * eigs) @ Q.T
         return 0.5 * (M + M.T)
+    if diag is not None:
+        d = torch.as_tensor(diag, dtype=torch.float64).reshape(-1)
+        if dim is not None and int(dim) != d.numel():
+            raise ObjectiveError(
+                f"quad: dim={dim} but diag has {d.numel()} values; give a diag of length {dim} "
+                "or set objective.diag=null for the identity"
+            )
+        return torch.diag(d)
     if dim is not None:
         return torch.eye(int(dim), dtype=torch.float64)
     return torch.diag(torch.tensor([4.0, 1.0], dtype=torch.float64))

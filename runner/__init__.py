@@ -1,0 +1,1 @@
+"""The experiment runner: the only package that knows Hydra, OmegaConf and MLflow."""

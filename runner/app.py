@@ -1,0 +1,87 @@
+"""The command line: `python -m runner [overrides]`, `python -m runner -m ...` for sweeps."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+import runner.schema  # noqa: F401  (registers the config schema)
+from runner import tracking
+from runner.callbacks import sweep_info
+from runner.console import summary_line
+from runner.experiment import USER_ERRORS, build, flat_params
+from runner.job import Context, execute, run_tags
+
+EXIT_USAGE, EXIT_FAILED = 2, 1
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+GROUPS = ("objective", "gradient", "optimizer")
+
+
+def context(cfg: DictConfig) -> Context:
+    """Tracking ids from the sweep (decided by the launcher) or, for a single run, from cfg."""
+    hc = HydraConfig.get()
+    info = sweep_info() if hc.mode == RunMode.MULTIRUN else None
+    if info is not None:
+        uri, experiment, parent = info["uri"], info["experiment_id"], info["parent_run_id"]
+        tags = {"sweep_id": info["sweep_id"]}
+    else:
+        uri = tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd)
+        tracking.check_reachable(uri)
+        experiment, parent, tags = open_experiment(uri, cfg.tracking.experiment), None, {}
+    choices = {g: str(hc.runtime.choices.get(g, g)) for g in GROUPS}
+    tags.update(choices, overrides=" ".join(hc.overrides.task))
+    return Context(uri, experiment, parent, tags, "-".join(choices.values()),
+                   Path(hc.runtime.output_dir))
+
+
+def open_experiment(uri: str, name: str) -> str:
+    try:
+        return tracking.experiment_id(tracking.client_for(uri), name)
+    except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear message
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise tracking.TrackingError(f"cannot use the tracking store {uri}: {first}") from None
+
+
+def record_failure(cfg: DictConfig, ctx: Context, message: str) -> None:
+    """In a sweep, a configuration that cannot run is still a run: FAILED, with the reason."""
+    client = tracking.client_for(ctx.uri)
+    tags = {**run_tags(cfg, ctx), "status": "failed", "error": message[:5000]}
+    with tracking.open_run(client, ctx.experiment_id, name=ctx.name, tags=tags) as run_id:
+        tracking.log_params(client, run_id, flat_params(cfg))
+        client.set_terminated(run_id, "FAILED")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> dict | None:
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    ctx = None
+    try:
+        ctx = context(cfg)
+        outcome = execute(cfg, ctx, build(cfg))
+    except (*USER_ERRORS, tracking.TrackingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if not multirun:
+            sys.exit(EXIT_USAGE)
+        if ctx is not None:
+            record_failure(cfg, ctx, str(exc))
+        return {"status": "failed", "error": str(exc)}
+    except tracking.Interrupted as exc:
+        print(f"interrupted ({exc}): the run was ended as KILLED", file=sys.stderr)
+        sys.exit(128 + (15 if str(exc) == "SIGTERM" else 2))
+    except Exception as exc:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (the run was marked FAILED; "
+              "set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
+        if not multirun:
+            sys.exit(EXIT_FAILED)
+        return {"status": "failed", "error": str(exc)}
+    record = outcome.record
+    print(summary_line(ctx.name, record.steps, record.final_loss, record.status, outcome.run_id))
+    return record.result()

@@ -1,0 +1,128 @@
+"""From a composed config to built objects: objective, gradient method, optimizer, x0.
+
+Everything a run needs is built and checked here, before any MLflow run is opened, so bad
+input fails fast with a clear message and never leaves a run behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from objectives import GradientMethod, Objective, ObjectiveError
+from optimizers.base import Optimizer, OptimizerError
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+REFERENCE_METHODS = {"autograd": "objectives.Autograd", "analytic": "objectives.Analytic",
+                     "finite_diff": "objectives.FiniteDifference",
+                     "complex_step": "objectives.ComplexStep"}
+# config keys that do not change a run's result (left out of its hash)
+UNHASHED = ("tracking", "artifacts", "hydra")
+
+
+class ConfigError(ValueError):
+    """A config value the runner cannot use; phrased for the user."""
+
+
+USER_ERRORS = (ConfigError, ObjectiveError, OptimizerError)
+
+
+@dataclass
+class Setup:
+    objective: Objective
+    gradient: GradientMethod
+    optimizer: Optimizer
+    x0: torch.Tensor
+    check: tuple[int, GradientMethod] | None
+
+
+def dtype_of(cfg: DictConfig) -> torch.dtype:
+    if cfg.dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got '{cfg.dtype}'")
+    return DTYPES[cfg.dtype]
+
+
+def check_run_options(cfg: DictConfig) -> None:
+    if cfg.steps < 0:
+        raise ConfigError(f"steps must be >= 0, got {cfg.steps}")
+    if not cfg.tol >= 0:
+        raise ConfigError(f"tol must be >= 0, got {cfg.tol}")
+    if cfg.check.every < 0:
+        raise ConfigError(f"check.every must be >= 0, got {cfg.check.every}")
+    device = str(cfg.device)
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as exc:
+        raise ConfigError(f"device '{device}' is not available here ({str(exc).splitlines()[0]})") from None
+
+
+def build_objective(cfg: DictConfig) -> Objective:
+    return _instantiate(cfg.objective, "objective", dtype=dtype_of(cfg), device=str(cfg.device))
+
+
+def build_optimizer(cfg: DictConfig, **overrides: Any) -> Optimizer:
+    """The optimizer, with its schedule; `overrides` replace hyperparameters (batched tensors)."""
+    schedule = _instantiate(cfg.schedule, "schedule", **overrides.pop("schedule", {}))
+    return _instantiate(cfg.optimizer, "optimizer", schedule=schedule, **overrides)
+
+
+def build(cfg: DictConfig) -> Setup:
+    """Build and cross-check everything a run needs; raise a USER_ERRORS on bad input."""
+    check_run_options(cfg)
+    objective = build_objective(cfg)
+    gradient = _instantiate(cfg.gradient, "gradient")
+    gradient.check(objective)
+    optimizer = build_optimizer(cfg)
+    check = None
+    if cfg.check.every > 0:
+        if cfg.check.reference not in REFERENCE_METHODS:
+            raise ConfigError(f"check.reference must be one of {', '.join(REFERENCE_METHODS)}, "
+                              f"got '{cfg.check.reference}'")
+        reference = _instantiate({"_target_": REFERENCE_METHODS[cfg.check.reference]}, "check")
+        reference.check(objective)
+        check = (int(cfg.check.every), reference)
+    return Setup(objective, gradient, optimizer, objective.initial_point(cfg.seed), check)
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A stable hash of everything that determines a run's result (seeds included)."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    kept = {k: v for k, v in resolved.items() if k not in UNHASHED}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def flat_params(cfg: DictConfig) -> dict[str, Any]:
+    """Every leaf of the resolved config under its dotted name (`optimizer.lr`, ...)."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}")
+            return
+        out[prefix.rstrip(".")] = node
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    walk({k: v for k, v in container.items() if k != "hydra"}, "")
+    return out
+
+
+def _instantiate(node: Any, group: str, **kwargs: Any) -> Any:
+    try:
+        return instantiate(node, _convert_="all", **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, USER_ERRORS):
+            raise type(cause)(str(cause)) from None
+        if isinstance(cause, TypeError) and "argument" in str(cause):
+            raise ConfigError(f"{group}: {cause}") from None
+        raise ConfigError(f"{group}: {str(exc).splitlines()[0]}") from None
+    except USER_ERRORS:
+        raise

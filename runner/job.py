@@ -1,0 +1,129 @@
+"""One run end to end: build, step, record, log to MLflow; the run always ends."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from mlflow import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from objectives import Objective
+from runner import plots, tracking
+from runner.console import Progress
+from runner.experiment import Setup, build, config_hash, flat_params
+from runner.loop import FAILED, KILLED, Trace, optimize
+from runner.results import Record
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Context:
+    """Where and how a job logs: decided once by the launching process."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    name: str = "run"
+    output_dir: Path | None = None
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    record: Record
+
+
+@functools.cache
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def run_tags(cfg: DictConfig, ctx: Context) -> dict[str, str]:
+    tags = {"config_hash": config_hash(cfg), "mlflow.source.name": "runner", **ctx.tags}
+    if ctx.parent_run_id:
+        tags[tracking.PARENT_TAG] = ctx.parent_run_id
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def execute(cfg: DictConfig, ctx: Context, setup: Setup | None = None) -> Outcome:
+    """Run one configuration and log it; bad input raises before any MLflow run exists."""
+    setup = setup or build(cfg)
+    client = tracking.client_for(ctx.uri)
+    with tracking.open_run(client, ctx.experiment_id, name=ctx.name,
+                           tags=run_tags(cfg, ctx)) as run_id:
+        tracking.log_params(client, run_id, flat_params(cfg))
+        trace = Trace.allocate(cfg.steps, 1, setup.objective.dim, setup.x0.dtype,
+                               distances=setup.objective.minimizer is not None,
+                               keep_points=True)
+        start_ms = int(time.time() * 1000)
+        try:
+            with tracking.interrupts_as_exceptions(), Progress(cfg.steps, ctx.name) as bar:
+                optimize(setup.objective, setup.gradient, setup.optimizer, setup.x0[None],
+                         steps=cfg.steps, tol=cfg.tol, max_loss=cfg.divergence.max_loss,
+                         trace=trace, check=setup.check, progress=bar.update)
+        except (tracking.Interrupted, KeyboardInterrupt):
+            log_record(client, run_id, cfg, Record.from_trace(trace, 0, setup.objective, KILLED),
+                       setup.objective, start_ms, ctx)
+            raise
+        except Exception:
+            if trace.length:
+                log_record(client, run_id, cfg,
+                           Record.from_trace(trace, 0, setup.objective, FAILED),
+                           setup.objective, start_ms, ctx)
+            raise
+        record = Record.from_trace(trace, 0, setup.objective)
+        log_record(client, run_id, cfg, record, setup.objective, start_ms, ctx)
+    return Outcome(run_id, record)
+
+
+def log_record(client: MlflowClient, run_id: str, cfg: DictConfig, record: Record,
+               objective: Objective, start_ms: int, ctx: Context) -> None:
+    """Metrics (batched), the status tag and the artifacts of one finished (or cut) run."""
+    keep = record.metric_steps(cfg.tracking.max_points)
+    histories = {k: v[keep] for k, v in record.histories.items()}
+    stamps = start_ms + np.round(record.wall_time[keep] * 1000).astype(np.int64)
+    tracking.log_histories(client, run_id, keep, histories, stamps, finals=record.finals())
+    if record.checks is not None:
+        tracking.log_histories(client, run_id, record.checks[0], {"grad_check": record.checks[1]})
+    tracking.log_tags(client, run_id, {"status": record.status})
+    write_artifacts(client, run_id, cfg, record, objective, ctx)
+
+
+def write_artifacts(client: MlflowClient, run_id: str, cfg: DictConfig, record: Record,
+                    objective: Objective, ctx: Context) -> None:
+    with tempfile.TemporaryDirectory(prefix="gradlab-") as tmp:
+        folder = Path(tmp)
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(_without_hydra(cfg), resolve=True))
+        record.write_result(folder / "result.json")
+        record.write_csv(folder / "trajectory.csv")
+        if cfg.artifacts.plots:
+            plots.loss_curve(record, ctx.name, folder / "loss.png")
+            if objective.dim == 2 and record.points is not None:
+                plots.trajectory_plot(objective, record, ctx.name, folder / "trajectory.png")
+        client.log_artifacts(run_id, str(folder))
+        if ctx.output_dir is not None:
+            ctx.output_dir.mkdir(parents=True, exist_ok=True)
+            for item in folder.iterdir():
+                (ctx.output_dir / item.name).write_bytes(item.read_bytes())
+
+
+def _without_hydra(cfg: DictConfig) -> DictConfig:
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    return OmegaConf.create(container)

@@ -1,0 +1,122 @@
+"""One configuration's outcome, read out of a (possibly batched) Trace, and its files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from objectives import Objective
+from runner.loop import Trace
+
+# trajectory.csv carries the coordinates when the dimension is at most this
+MAX_CSV_COORDINATES = 10
+
+
+@dataclass
+class Record:
+    """Histories and final values of one row of a Trace: what a run logs."""
+
+    status: str
+    steps: int
+    last: int
+    x_final: list[float]
+    histories: dict[str, np.ndarray]
+    wall_time: np.ndarray
+    points: np.ndarray | None
+    checks: tuple[np.ndarray, np.ndarray] | None
+    minimum: float | None
+
+    @classmethod
+    def from_trace(cls, trace: Trace, row: int, objective: Objective,
+                   status: str | None = None) -> Record:
+        """Row `row` of `trace`; an interrupted trace is read up to its `length`."""
+        last = min(int(trace.last[row]), trace.length - 1)
+        final = min(int(trace.final[row]), last)
+        span = slice(0, last + 1)
+        histories = {
+            "loss": trace.loss[span, row].cpu().numpy(),
+            "grad_norm": trace.grad_norm[span, row].cpu().numpy(),
+        }
+        if objective.minimum is not None:
+            histories["suboptimality"] = histories["loss"] - objective.minimum
+        if trace.dist_to_opt is not None:
+            histories["dist_to_opt"] = trace.dist_to_opt[span, row].cpu().numpy()
+        checks = None
+        if trace.checks:
+            at = np.array([t for t, _ in trace.checks if t <= last], dtype=np.int64)
+            checks = (at, np.array([float(v[row]) for t, v in trace.checks if t <= last]))
+        x_final = trace.x_final if trace.x_final is not None else trace.points[final]
+        return cls(
+            status=status or trace.status[row],
+            steps=final,
+            last=last,
+            x_final=x_final[row].cpu().tolist() if x_final is not None else [],
+            histories=histories,
+            wall_time=np.asarray(trace.wall_time[: last + 1]),
+            points=None if trace.points is None else trace.points[span, row].cpu().numpy(),
+            checks=checks,
+            minimum=objective.minimum,
+        )
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.histories["loss"][self.steps])
+
+    def finals(self) -> dict[str, float]:
+        out = {
+            "final_loss": self.final_loss,
+            "final_grad_norm": float(self.histories["grad_norm"][self.steps]),
+            "steps": float(self.steps),
+            "wall_time_s": float(self.wall_time[-1]) if len(self.wall_time) else 0.0,
+        }
+        for key in ("suboptimality", "dist_to_opt"):
+            if key in self.histories:
+                out[f"final_{key}"] = float(self.histories[key][self.steps])
+        if self.checks is not None and len(self.checks[1]):
+            out["grad_check_max"] = float(np.max(self.checks[1]))
+        return out
+
+    def metric_steps(self, max_points: int | None) -> np.ndarray:
+        """Steps to log as MLflow metrics: all, or at most `max_points` evenly spread
+        (always the first and the last). trajectory.csv keeps every step regardless."""
+        n = self.last + 1
+        if not max_points or n <= max_points:
+            return np.arange(n)
+        return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+
+    def result(self) -> dict:
+        return {
+            "status": self.status,
+            "steps": self.steps,
+            "final_loss": _json_number(self.final_loss),
+            "x_final": [_json_number(v) for v in self.x_final],
+            **{k: _json_number(v) for k, v in self.finals().items() if k not in ("final_loss", "steps")},
+        }
+
+    def write_result(self, path: Path) -> None:
+        path.write_text(json.dumps(self.result(), indent=2) + "\n")
+
+    def write_csv(self, path: Path) -> None:
+        names = list(self.histories)
+        dim = 0 if self.points is None else self.points.shape[1]
+        coords = [f"x{i}" for i in range(dim)] if 0 < dim <= MAX_CSV_COORDINATES else []
+        with path.open("w", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(["step", "wall_time_s", *names, *coords])
+            for t in range(self.last + 1):
+                row = [t, repr(float(self.wall_time[t]))]
+                row += [repr(float(self.histories[n][t])) for n in names]
+                if coords:
+                    row += [repr(float(v)) for v in self.points[t]]
+                out.writerow(row)
+
+
+def _json_number(value: float) -> float | str:
+    """JSON has no inf/nan: write them as strings, keep every digit of finite values."""
+    value = float(value)
+    return value if math.isfinite(value) else str(value)

@@ -1,0 +1,125 @@
+"""Shared helpers: run the CLI as a user would, in a temporary folder, and read MLflow back."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300, module: str = "runner",
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Store:
+    """A temporary SQLite tracking store and the helpers tests use to read it."""
+
+    def __init__(self, folder: Path) -> None:
+        from mlflow import MlflowClient
+
+        self.folder = folder
+        self.uri = f"sqlite:///{folder / 'mlflow.db'}"
+        self.client = MlflowClient(tracking_uri=self.uri)
+
+    def run(self, *args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+        proc = run_cli(*args, f"tracking.uri={self.uri}", cwd=self.folder, **kw)
+        if check:
+            assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    def runs(self, experiment: str = "gradlab") -> list:
+        exp = self.client.get_experiment_by_name(experiment)
+        return [] if exp is None else self.client.search_runs([exp.experiment_id], max_results=5000)
+
+    def only_run(self):
+        (run,) = self.runs()
+        return run
+
+    def artifact_json(self, run_id: str, name: str = "result.json") -> dict:
+        path = self.client.download_artifacts(run_id, name, str(self.folder))
+        return json.loads(Path(path).read_text())
+
+    def history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        return sorted((m.step, m.value) for m in self.client.get_metric_history(run_id, key))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path)
+
+
+class MlflowServer:
+    """A real `mlflow server` (SQLite backend) on a free loopback port, stopped by its pid."""
+
+    def __init__(self, folder: Path, backend: str | None = None) -> None:
+        import time
+        import urllib.request
+
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        backend = backend or f"sqlite:///{folder / 'server.db'}"
+        self.log = open(folder / "server.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+             str(self.port), "--backend-store-uri", backend, "--artifacts-destination",
+             str(folder / "artifacts"), "--workers", "1"],
+            cwd=folder, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.uri + "/health", timeout=2):
+                    return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("mlflow server did not start: " + (folder / "server.log").read_text()[-2000:])
+
+    def api(self, path: str, body: dict | None = None) -> dict:
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.uri}/api/2.0/mlflow/{path}", data=data,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return json.loads(reply.read())
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    server = MlflowServer(tmp_path)
+    yield server
+    server.stop()
