@@ -1,6 +1,7 @@
 """Objectives (the problems) and gradient methods (how they are differentiated)."""
 
 from objectives.base import Objective, ObjectiveError
+from objectives.expression import Expression
 from objectives.gradients import (
     Analytic,
     Autograd,
@@ -16,7 +17,8 @@ from objectives.softmax import SoftmaxClassifier
 
 OBJECTIVES: dict[str, type[Objective]] = {
     cls.name: cls
-    for cls in (Quadratic, Rosenbrock, LinearRegression, SoftmaxClassifier, PythonFunction)
+    for cls in (Quadratic, Rosenbrock, LinearRegression, SoftmaxClassifier, Expression,
+                PythonFunction)
 }
 
 
@@ -35,6 +37,7 @@ __all__ = [
     "Analytic",
     "Autograd",
     "ComplexStep",
+    "Expression",
     "FiniteDifference",
     "GradientMethod",
     "LinearRegression",
