@@ -2,8 +2,9 @@
 
 from collections.abc import Callable
 
-from optimizers.adagrad import AdagradState, adagrad
-from optimizers.adam import AdamState, adam, adamw, add_scaled
+# Modules, not same-named functions, are bound here: `optimizers.sgd` stays the module, so a
+# config's `_target_: optimizers.sgd.sgd` resolves the same way whatever was imported first.
+from optimizers import adagrad, adam, rmsprop, schedules, sgd, torch_optim
 from optimizers.base import (
     Hyper,
     Optimizer,
@@ -14,19 +15,17 @@ from optimizers.base import (
     is_zero,
     select,
 )
-from optimizers.rmsprop import RMSpropState, rmsprop
-from optimizers.schedules import SCHEDULES, constant, cosine, exponential, step_decay
-from optimizers.sgd import SGDState, heavy_ball, nesterov, sgd
-from optimizers.torch_optim import TorchState, lbfgs, torch_optimizer
+from optimizers.schedules import SCHEDULES
+from optimizers.torch_optim import lbfgs, torch_optimizer
 
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
-    "sgd": sgd,
-    "momentum": heavy_ball,
-    "nesterov": nesterov,
-    "adam": adam,
-    "adamw": adamw,
-    "adagrad": adagrad,
-    "rmsprop": rmsprop,
+    "sgd": sgd.sgd,
+    "momentum": sgd.heavy_ball,
+    "nesterov": sgd.nesterov,
+    "adam": adam.adam,
+    "adamw": adam.adamw,
+    "adagrad": adagrad.adagrad,
+    "rmsprop": rmsprop.rmsprop,
     "lbfgs": lbfgs,
     "torch": torch_optimizer,
 }
@@ -45,32 +44,21 @@ def make(name: str, **hyper) -> Optimizer:
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
-    "AdagradState",
-    "AdamState",
     "Hyper",
     "Optimizer",
     "OptimizerError",
-    "RMSpropState",
-    "SGDState",
     "Schedule",
     "StepState",
-    "TorchState",
     "adagrad",
     "adam",
-    "adamw",
-    "add_scaled",
     "check_hyper",
-    "constant",
-    "cosine",
-    "exponential",
-    "heavy_ball",
     "is_zero",
     "lbfgs",
     "make",
-    "nesterov",
     "rmsprop",
+    "schedules",
     "select",
     "sgd",
-    "step_decay",
+    "torch_optim",
     "torch_optimizer",
 ]

@@ -15,8 +15,8 @@ import runner.schema  # noqa: F401  (registers the config schema)
 from runner import tracking
 from runner.callbacks import sweep_info
 from runner.console import summary_line
-from runner.experiment import USER_ERRORS, build, flat_params
-from runner.job import Context, execute, run_tags
+from runner.experiment import USER_ERRORS, build
+from runner.job import Context, execute, record_failure
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -46,15 +46,6 @@ def open_experiment(uri: str, name: str) -> str:
     except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear message
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise tracking.TrackingError(f"cannot use the tracking store {uri}: {first}") from None
-
-
-def record_failure(cfg: DictConfig, ctx: Context, message: str) -> None:
-    """In a sweep, a configuration that cannot run is still a run: FAILED, with the reason."""
-    client = tracking.client_for(ctx.uri)
-    tags = {**run_tags(cfg, ctx), "status": "failed", "error": message[:5000]}
-    with tracking.open_run(client, ctx.experiment_id, name=ctx.name, tags=tags) as run_id:
-        tracking.log_params(client, run_id, flat_params(cfg))
-        client.set_terminated(run_id, "FAILED")
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

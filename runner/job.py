@@ -18,7 +18,7 @@ from runner import plots, tracking
 from runner.console import Progress
 from runner.experiment import Setup, build, config_hash, flat_params
 from runner.loop import FAILED, KILLED, Trace, optimize
-from runner.results import Record
+from runner.results import MAX_CSV_COORDINATES, Record
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ def execute(cfg: DictConfig, ctx: Context, setup: Setup | None = None) -> Outcom
         tracking.log_params(client, run_id, flat_params(cfg))
         trace = Trace.allocate(cfg.steps, 1, setup.objective.dim, setup.x0.dtype,
                                distances=setup.objective.minimizer is not None,
-                               keep_points=True)
+                               keep_points=setup.objective.dim <= MAX_CSV_COORDINATES)
         start_ms = int(time.time() * 1000)
         try:
             with tracking.interrupts_as_exceptions(), Progress(cfg.steps, ctx.name) as bar:
@@ -90,6 +90,15 @@ def execute(cfg: DictConfig, ctx: Context, setup: Setup | None = None) -> Outcom
         record = Record.from_trace(trace, 0, setup.objective)
         log_record(client, run_id, cfg, record, setup.objective, start_ms, ctx)
     return Outcome(run_id, record)
+
+
+def record_failure(cfg: DictConfig, ctx: Context, message: str) -> None:
+    """In a sweep, a configuration that cannot run is still a run: FAILED, with the reason."""
+    client = tracking.client_for(ctx.uri)
+    tags = {**run_tags(cfg, ctx), "status": "failed", "error": message[:5000]}
+    with tracking.open_run(client, ctx.experiment_id, name=ctx.name, tags=tags) as run_id:
+        tracking.log_params(client, run_id, flat_params(cfg))
+        client.set_terminated(run_id, "FAILED")
 
 
 def log_record(client: MlflowClient, run_id: str, cfg: DictConfig, record: Record,

@@ -110,8 +110,8 @@ def test_a_sweep_is_one_parent_with_children(store):
     assert len(children) == 4
     assert {r.data.tags["sweep_id"] for r in children} == {parent.data.tags["sweep_id"]}
     assert {(r.data.params["optimizer._target_"], r.data.params["optimizer.lr"]) for r in children} == {
-        ("optimizers.sgd", "0.01"), ("optimizers.sgd", "0.1"),
-        ("optimizers.adam", "0.01"), ("optimizers.adam", "0.1")}
+        ("optimizers.sgd.sgd", "0.01"), ("optimizers.sgd.sgd", "0.1"),
+        ("optimizers.adam.adam", "0.01"), ("optimizers.adam.adam", "0.1")}
     assert all(r.info.status == "FINISHED" for r in runs)
     summary = store.client.download_artifacts(parent.info.run_id, "summary.csv", str(store.folder))
     with open(summary) as fh:

@@ -1,0 +1,346 @@
+"""Optimizers against torch.optim's trajectories and closed-form minima.
+
+Every reference number comes from torch.optim (run beside the rule under test on the same
+gradients) or from the objective's closed form x* = ½A⁻¹b, never from the code under test.
+"""
+
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+import optimizers
+from objectives import Autograd, Objective, Quadratic, Rosenbrock
+from optimizers import OPTIMIZERS, OptimizerError, make, schedules, select, torch_optimizer
+
+GRAD = Autograd()
+STEPS = 200
+TRAJECTORY_TOL = 1e-12
+
+# registry name -> (torch.optim class, the options the factory implies)
+REFERENCES = {
+    "sgd": (torch.optim.SGD, {}),
+    "momentum": (torch.optim.SGD, {"momentum": 0.9}),
+    "nesterov": (torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
+    "adam": (torch.optim.Adam, {}),
+    "adamw": (torch.optim.AdamW, {}),
+    "adagrad": (torch.optim.Adagrad, {}),
+    "rmsprop": (torch.optim.RMSprop, {}),
+}
+OWN = list(REFERENCES)
+
+# hyperparameter settings per rule, in our spelling; the first is each rule's plain case
+SETTINGS = {
+    "sgd": [dict(lr=1e-4), dict(lr=1e-4, weight_decay=0.1), dict(lr=1e-4, maximize=True)],
+    "momentum": [
+        dict(lr=1e-4),
+        dict(lr=1e-4, momentum=0.5, dampening=0.3),
+        dict(lr=1e-4, weight_decay=0.05, maximize=True),
+    ],
+    "nesterov": [dict(lr=1e-4), dict(lr=1e-4, momentum=0.7, weight_decay=0.05)],
+    "adam": [
+        dict(lr=1e-2),
+        dict(lr=1e-2, b1=0.8, b2=0.99, eps=1e-6),
+        dict(lr=1e-2, b1=0.0),
+        dict(lr=1e-2, weight_decay=0.1),
+        dict(lr=1e-2, amsgrad=True),
+        dict(lr=1e-2, maximize=True),
+    ],
+    "adamw": [dict(lr=1e-2), dict(lr=1e-2, weight_decay=0.1, amsgrad=True),
+              dict(lr=1e-2, maximize=True)],
+    "adagrad": [
+        dict(lr=0.1),
+        dict(lr=0.1, lr_decay=0.01),
+        dict(lr=0.1, initial_accumulator_value=0.5, weight_decay=0.05),
+        dict(lr=0.1, eps=1e-3, maximize=True),
+    ],
+    "rmsprop": [
+        dict(lr=1e-3),
+        dict(lr=1e-3, alpha=0.9, eps=1e-6),
+        dict(lr=1e-3, centered=True),
+        dict(lr=1e-4, momentum=0.9),
+        dict(lr=1e-4, momentum=0.5, centered=True, weight_decay=0.1),
+        dict(lr=1e-3, maximize=True),
+    ],
+}
+
+
+class Negated(Objective):
+    """−f, so that `maximize=True` climbs to f's minimum instead of running off."""
+
+    def __init__(self, inner: Objective) -> None:
+        super().__init__(inner.dim)
+        self.inner, self.name = inner, f"-{inner.name}"
+
+    def value(self, x):
+        return -self.inner.value(x)
+
+
+PROBLEMS = {
+    "rosenbrock2": lambda: (Rosenbrock(dim=2), torch.tensor([-1.2, 1.0], dtype=torch.float64)),
+    "rosenbrock10": lambda: (Rosenbrock(dim=10), 0.5 * Rosenbrock(dim=10).initial_point(0)),
+    "quad10": lambda: (Quadratic(dim=10, cond=1e3, seed=0), Quadratic(dim=10).initial_point(0)),
+}
+
+
+def torch_kwargs(name: str, hyper: dict) -> dict:
+    """Our spelling -> torch.optim's: b1, b2 become betas; single-tensor implementation."""
+    kwargs = dict(REFERENCES[name][1], foreach=False, **hyper)
+    if "b1" in kwargs or "b2" in kwargs:
+        kwargs["betas"] = (kwargs.pop("b1", 0.9), kwargs.pop("b2", 0.999))
+    return kwargs
+
+
+def own_path(optimizer, objective, x0, steps=STEPS):
+    x, state, path = x0, optimizer.init(x0), [x0]
+    for _ in range(steps):
+        x, state = optimizer.update(GRAD(objective, x)[1], state, x)
+        path.append(x)
+    return torch.stack(path)
+
+
+def torch_path(cls, kwargs, objective, x0, steps=STEPS, scheduler=None):
+    param = x0.clone().requires_grad_(True)
+    optimizer = cls([param], **kwargs)
+    lr_scheduler = scheduler(optimizer) if scheduler else None
+    path = [x0.clone()]
+    for _ in range(steps):
+        param.grad = GRAD(objective, param.detach())[1]
+        optimizer.step()
+        if lr_scheduler:
+            lr_scheduler.step()
+        path.append(param.detach().clone())
+    return torch.stack(path)
+
+
+def assert_same_path(ours, reference, tol=TRAJECTORY_TOL):
+    assert torch.isfinite(reference).all(), "the reference diverged: the case tests nothing"
+    assert (reference[-1] - reference[0]).abs().max() > 1e-3, "the reference did not move"
+    diff = (ours - reference).abs().max().item()
+    assert diff <= tol, f"max |own − torch| over the path = {diff:.3g} > {tol:g}"
+
+
+CASES = [
+    pytest.param(name, hyper, problem, id=f"{name}-{i}-{problem}")
+    for name in OWN
+    for i, hyper in enumerate(SETTINGS[name])
+    for problem in PROBLEMS
+]
+
+
+@pytest.mark.parametrize("name, hyper, problem", CASES)
+def test_follows_torch_trajectory(name, hyper, problem):
+    objective, x0 = PROBLEMS[problem]()
+    if hyper.get("maximize"):
+        objective = Negated(objective)
+    cls = REFERENCES[name][0]
+    reference = torch_path(cls, torch_kwargs(name, hyper), objective, x0)
+    assert_same_path(own_path(make(name, **hyper), objective, x0), reference)
+
+
+def test_every_own_optimizer_is_covered():
+    assert set(OPTIMIZERS) - set(OWN) == {"lbfgs", "torch"}
+
+
+SCHEDULE_CASES = {
+    "exponential": (dict(gamma=0.98), lambda o: torch.optim.lr_scheduler.ExponentialLR(o, 0.98)),
+    "step": (dict(step_size=30, gamma=0.5),
+             lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=30, gamma=0.5)),
+    "cosine": (dict(t_max=150, eta_min=1e-5),
+               lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=150, eta_min=1e-5)),
+}
+
+
+@pytest.mark.parametrize("schedule", list(SCHEDULE_CASES))
+@pytest.mark.parametrize("name", OWN)
+def test_schedule_matches_torch_lr_scheduler(name, schedule):
+    params, scheduler = SCHEDULE_CASES[schedule]
+    hyper = SETTINGS[name][0]
+    objective, x0 = PROBLEMS["rosenbrock2"]()
+    ours = make(name, **hyper, schedule=schedules.make(schedule, **params))
+    reference = torch_path(REFERENCES[name][0], torch_kwargs(name, hyper), objective, x0,
+                           scheduler=scheduler)
+    assert_same_path(own_path(ours, objective, x0), reference)
+
+
+# Settings that converge to 1e-8 on a 2-D quadratic; RMSprop's normalised step does not
+# shrink with the gradient, so it needs a decaying learning rate.
+CONVERGENT = {
+    "sgd": (dict(lr=0.1), 300),
+    "momentum": (dict(lr=0.1, momentum=0.5), 300),
+    "nesterov": (dict(lr=0.1, momentum=0.5), 300),
+    "adam": (dict(lr=0.05), 1000),
+    "adamw": (dict(lr=0.05, weight_decay=0.0), 1000),
+    "adagrad": (dict(lr=0.5), 300),
+    "rmsprop": (dict(lr=0.05, schedule=schedules.exponential(0.99)), 1000),
+}
+QUADS = {
+    "diag41": lambda: Quadratic(diag=[4.0, 1.0]),
+    "full_b": lambda: Quadratic(A=[[3.0, 1.0], [1.0, 2.0]], b=[1.0, -2.0]),
+}
+
+
+@pytest.mark.parametrize("quad", list(QUADS))
+@pytest.mark.parametrize("name", OWN)
+def test_reaches_known_minimum(name, quad):
+    objective = QUADS[quad]()
+    x_star = torch.linalg.solve(2 * objective.A, objective.b)  # ∇f = 2Ax − b = 0
+    hyper, steps = CONVERGENT[name]
+    x0 = torch.tensor([1.5, -2.0], dtype=torch.float64)
+    x = own_path(make(name, **hyper), objective, x0, steps)[-1]
+    assert (x - x_star).abs().max() < 1e-8, f"{name} ended at {x.tolist()}, x* = {x_star.tolist()}"
+
+
+# one row per setting: every hyperparameter that may be a tensor differs between the rows
+ROWS = {
+    "sgd": [dict(lr=1e-4, weight_decay=w) for w in (0.0, 0.1, 0.2)],
+    "momentum": [dict(lr=1e-4, momentum=m, dampening=d)
+                 for m, d in ((0.9, 0), (0.5, 0.3), (0.7, 0.1))],
+    "nesterov": [dict(lr=1e-4, momentum=m) for m in (0.9, 0.5, 0.7)],
+    "adam": [dict(lr=1e-2, b1=b1, b2=b2, eps=e, weight_decay=w) for b1, b2, e, w in
+             ((0.9, 0.999, 1e-8, 0), (0.8, 0.99, 1e-6, 0.1), (0, 0.9, 1e-3, 0))],
+    "adamw": [dict(lr=1e-2, b1=b1, b2=b2, weight_decay=w)
+              for b1, b2, w in ((0.9, 0.999, 0.01), (0.8, 0.99, 0.1), (0.0, 0.9, 0.0))],
+    "adagrad": [dict(lr=0.1, lr_decay=d, initial_accumulator_value=a, eps=e, weight_decay=w)
+                for d, a, e, w in ((0, 0, 1e-10, 0), (0.01, 0.5, 1e-3, 0.1), (0.1, 1, 1e-6, 0))],
+    "rmsprop": [dict(lr=1e-3, alpha=a, eps=e, momentum=m, weight_decay=w)
+                for a, e, m, w in ((0.99, 1e-8, 0, 0), (0.9, 1e-6, 0.9, 0.1), (0.5, 1e-3, 0.5, 0))],
+}
+BATCHES = [
+    pytest.param(name, [{**SETTINGS[name][0], "lr": SETTINGS[name][0]["lr"] * scale}
+                        for scale in (0.5, 1, 2)], id=f"{name}-lr")
+    for name in OWN
+] + [pytest.param(name, ROWS[name], id=f"{name}-all") for name in OWN]
+
+
+@pytest.mark.parametrize("name, rows", BATCHES)
+def test_batch_with_per_row_hyperparameters_equals_separate_runs(name, rows):
+    objective, _ = PROBLEMS["rosenbrock2"]()
+    x0 = torch.tensor([[-1.2, 1.0], [0.0, 0.5], [2.0, 2.0]], dtype=torch.float64)
+    per_row = {key: torch.tensor([[row[key]] for row in rows], dtype=torch.float64)
+               for key in rows[0]}
+    batched = own_path(make(name, **per_row), objective, x0, 100)
+    for i, row in enumerate(rows):
+        alone = own_path(make(name, **row), objective, x0[i], 100)
+        diff = (batched[:, i] - alone).abs().max().item()
+        assert diff <= 1e-15, f"row {i}: batched differs from a separate run by {diff:.3g}"
+
+
+@pytest.mark.parametrize("name", OWN)
+def test_select_freezes_rows(name):
+    objective, _ = PROBLEMS["rosenbrock2"]()
+    optimizer = make(name, **SETTINGS[name][0])
+    x = torch.tensor([[-1.2, 1.0], [0.0, 0.5], [2.0, 2.0]], dtype=torch.float64)
+    state = optimizer.init(x)
+    for _ in range(3):
+        x, state = optimizer.update(GRAD(objective, x)[1], state, x)
+    active = torch.tensor([True, False, True])
+    stepped, stepped_state = optimizer.update(GRAD(objective, x)[1], state, x)
+    kept, kept_state = select(active, stepped, x), select(active, stepped_state, state)
+    assert torch.equal(kept[1], x[1]) and torch.equal(kept[active], stepped[active])
+    for new, old, moved in zip(kept_state, state, stepped_state, strict=True):
+        if isinstance(new, torch.Tensor):
+            assert torch.equal(new[1], old[1]) and torch.equal(new[active], moved[active])
+
+
+@pytest.mark.parametrize("name", [*OWN, "torch"])
+def test_inputs_are_never_mutated(name):
+    optimizer = (torch_optimizer("torch.optim.Adam", lr=1e-2) if name == "torch"
+                 else make(name, **max(SETTINGS[name], key=len)))
+    objective, x0 = PROBLEMS["rosenbrock10"]()
+    x0_copy = x0.clone()
+    state = optimizer.init(x0)
+    grad = GRAD(objective, x0)[1]
+    grad_copy = grad.clone()
+    x1, state1 = optimizer.update(grad, state, x0)
+    assert torch.equal(x0, x0_copy) and torch.equal(grad, grad_copy)
+    if name != "torch":  # own states are values: stepping one twice gives the same result
+        again, _ = optimizer.update(grad, state, x0)
+        assert torch.equal(again, x1)
+    x1_copy = x1.clone()
+    x2, _ = optimizer.update(GRAD(objective, x1)[1], state1, x1)
+    assert torch.equal(x1, x1_copy) and x2 is not x1
+
+
+def test_torch_passthrough_adam_equals_own_adam():
+    objective, x0 = PROBLEMS["rosenbrock10"]()
+    passthrough = torch_optimizer("torch.optim.Adam", lr=1e-2, betas=(0.8, 0.99), amsgrad=True)
+    assert passthrough.batchable is False
+    ours = make("adam", lr=1e-2, b1=0.8, b2=0.99, amsgrad=True)
+    assert_same_path(own_path(ours, objective, x0), own_path(passthrough, objective, x0), 0.0)
+
+
+def test_lbfgs_passthrough_follows_torch_lbfgs_to_the_rosenbrock_minimum():
+    objective, x0 = PROBLEMS["rosenbrock2"]()
+    options = dict(tolerance_grad=1e-12, tolerance_change=0.0, history_size=10)
+    optimizer = make("lbfgs", **options)
+    x, state, ours = x0, optimizer.init(x0), [x0]
+    closure = lambda p: GRAD(objective, p)  # noqa: E731  (the loop's closure)
+    for _ in range(5):
+        x, state = optimizer.update(GRAD(objective, x)[1], state, x, closure=closure)
+        ours.append(x)
+
+    param = x0.clone().requires_grad_(True)
+    reference = torch.optim.LBFGS([param], lr=1, line_search_fn="strong_wolfe", **options)
+
+    def torch_closure():
+        reference.zero_grad()
+        loss = objective.value(param)
+        loss.backward()
+        return loss
+
+    path = [x0.clone()]
+    for _ in range(5):
+        reference.step(torch_closure)
+        path.append(param.detach().clone())
+    assert_same_path(torch.stack(ours), torch.stack(path), 0.0)
+    assert (x - objective.minimizer).abs().max() < 1e-8
+
+
+BAD = [
+    (lambda: make("sgd", lr=-0.1), r"optimizer\.lr must lie in \[0"),
+    (lambda: make("adam", lr=torch.tensor([[0.1], [-0.1]])), r"optimizer\.lr .*-0\.1"),
+    (lambda: make("adam", b1=1.0), r"optimizer\.b1 must lie in \[0.0, 1.0\)"),
+    (lambda: make("adamw", b2=-0.5), r"optimizer\.b2"),
+    (lambda: make("adam", eps=-1e-8), r"optimizer\.eps"),
+    (lambda: make("sgd", lr=0.1, nesterov=True), r"optimizer\.nesterov needs momentum"),
+    (lambda: make("nesterov", momentum=0.0), r"optimizer\.nesterov"),
+    (lambda: make("rmsprop", alpha=1.5), r"optimizer\.alpha"),
+    (lambda: make("adagrad", lr_decay=-1.0), r"optimizer\.lr_decay"),
+    (lambda: make("adagrad", initial_accumulator_value=-1.0),
+     r"optimizer\.initial_accumulator_value"),
+    (lambda: make("adam", beta1=0.9), r"optimizer 'adam'.*beta1"),
+    (lambda: make("bfgs"), r"unknown optimizer 'bfgs'; choose one of sgd, momentum, .*adam"),
+    (lambda: schedules.make("linear"), r"unknown schedule 'linear'; choose one of .*cosine"),
+    (lambda: torch_optimizer("torch.optim.Adamm"), r"optimizer\.cls 'torch\.optim\.Adamm' does"),
+    (lambda: torch_optimizer("no_such_package.Opt"), r"optimizer\.cls 'no_such_package\.Opt'"),
+    (lambda: torch_optimizer("collections.OrderedDict"), r"not a torch\.optim\.Optimizer"),
+    (lambda: torch_optimizer("torch.optim.Adam", betas=(1.5, 0.9)), r"torch\.optim\.Adam.*beta"),
+]
+
+
+@pytest.mark.parametrize("build, match", BAD, ids=[m for _, m in BAD])
+def test_bad_input_is_a_clear_error(build, match):
+    with pytest.raises(OptimizerError, match=match):
+        build()
+
+
+def test_closure_based_optimizer_without_closure_is_a_clear_error():
+    optimizer = make("lbfgs")
+    x0 = torch.zeros(2, dtype=torch.float64)
+    with pytest.raises(OptimizerError, match=r"needs closure"):
+        optimizer.update(torch.ones(2, dtype=torch.float64), optimizer.init(x0), x0)
+
+
+CONF_OPTIMIZERS = sorted((Path(__file__).parent.parent / "conf" / "optimizer").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONF_OPTIMIZERS, ids=lambda p: p.stem)
+def test_every_optimizer_config_resolves_to_a_registered_factory(path):
+    from hydra._internal.utils import _locate
+    from omegaconf import OmegaConf
+
+    target = OmegaConf.load(path)["_target_"]
+    assert _locate(target) in OPTIMIZERS.values(), target
+    assert isinstance(optimizers.sgd, types.ModuleType)  # never shadowed by the function
