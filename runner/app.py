@@ -23,9 +23,11 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 GROUPS = ("objective", "gradient", "optimizer")
 
 
-def context(cfg: DictConfig) -> Context:
-    """Tracking ids from the sweep (decided by the launcher) or, for a single run, from cfg."""
-    hc = HydraConfig.get()
+def context(cfg: DictConfig, hc: DictConfig, output_dir: Path | None = None) -> Context:
+    """Tracking ids from the sweep (decided by the launcher) or, for a single run, from cfg.
+
+    `hc` is the job's `hydra` config node (HydraConfig.get() inside a job).
+    """
     info = sweep_info() if hc.mode == RunMode.MULTIRUN else None
     if info is not None:
         uri, experiment, parent = info["uri"], info["experiment_id"], info["parent_run_id"]
@@ -36,8 +38,7 @@ def context(cfg: DictConfig) -> Context:
         experiment, parent, tags = open_experiment(uri, cfg.tracking.experiment), None, {}
     choices = {g: str(hc.runtime.choices.get(g, g)) for g in GROUPS}
     tags.update(choices, overrides=" ".join(hc.overrides.task))
-    return Context(uri, experiment, parent, tags, "-".join(choices.values()),
-                   Path(hc.runtime.output_dir))
+    return Context(uri, experiment, parent, tags, "-".join(choices.values()), output_dir)
 
 
 def open_experiment(uri: str, name: str) -> str:
@@ -53,7 +54,8 @@ def main(cfg: DictConfig) -> dict | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     ctx = None
     try:
-        ctx = context(cfg)
+        hc = HydraConfig.get()
+        ctx = context(cfg, hc, Path(hc.runtime.output_dir))
         outcome = execute(cfg, ctx, build(cfg))
     except (*USER_ERRORS, tracking.TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)

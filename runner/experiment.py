@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ REFERENCE_METHODS = {"autograd": "objectives.Autograd", "analytic": "objectives.
                      "complex_step": "objectives.ComplexStep"}
 # config keys that do not change a run's result (left out of its hash)
 UNHASHED = ("tracking", "artifacts", "hydra")
+# groups whose numeric values may differ between the rows of one batch
+HYPER_GROUPS = ("optimizer", "schedule")
 
 
 class ConfigError(ValueError):
@@ -80,6 +83,8 @@ def build(cfg: DictConfig) -> Setup:
     gradient = _instantiate(cfg.gradient, "gradient")
     gradient.check(objective)
     optimizer = build_optimizer(cfg)
+    if optimizer.batchable:
+        optimizer = build_optimizer(cfg, **hyper_tensors([cfg], objective.dtype, objective.device))
     check = None
     if cfg.check.every > 0:
         if cfg.check.reference not in REFERENCE_METHODS:
@@ -89,6 +94,47 @@ def build(cfg: DictConfig) -> Setup:
         reference.check(objective)
         check = (int(cfg.check.every), reference)
     return Setup(objective, gradient, optimizer, objective.initial_point(cfg.seed), check)
+
+
+def batchable_values(cfg: DictConfig) -> tuple[str, dict[str, object]]:
+    """Split a job's config into its group signature and its batchable values.
+
+    Batchable: `seed`, `objective.x0`, numeric optimizer hyperparameters and float schedule
+    parameters; everything else must be equal for configurations to share a batch.
+    """
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    values: dict[str, object] = {"seed": container.pop("seed"),
+                                 "objective.x0": container["objective"].pop("x0", None)}
+    for group in HYPER_GROUPS:
+        node = container.get(group) or {}
+        for key in [k for k, v in node.items() if _batchable(group, v)]:
+            values[f"{group}.{key}"] = node.pop(key)
+    return json.dumps(container, sort_keys=True, default=str), values
+
+
+def _batchable(group: str, value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    # schedule step counts (step_size, t_max) stay Python ints: they drive integer arithmetic
+    return group == "optimizer" or isinstance(value, float)
+
+
+def hyper_tensors(cfgs: Sequence[DictConfig], dtype: torch.dtype, device) -> dict[str, Any]:
+    """Batchable hyperparameters of B configs as (B, 1) tensors (`schedule` nested).
+
+    A single run uses these too, as (1, 1) tensors: then a row of a vectorised sweep and
+    the same configuration run alone execute the same elementwise ops, bit for bit.
+    """
+    values = [batchable_values(cfg)[1] for cfg in cfgs]
+    out: dict[str, Any] = {"schedule": {}}
+    for key in values[0]:
+        group, _, name = key.partition(".")
+        if group in HYPER_GROUPS:
+            column = [v[key] for v in values]
+            tensor = torch.tensor(column, dtype=dtype, device=device).unsqueeze(-1)
+            (out["schedule"] if group == "schedule" else out)[name] = tensor
+    return out
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -1,0 +1,89 @@
+"""`hydra/launcher=vectorized`: a multirun's jobs as batched computations, one MLflow run each."""
+
+import copy
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict, read_write
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VectorizedLauncherConf:
+    _target_: str = "hydra_plugins.vectorized_launcher.vectorized_launcher.VectorizedLauncher"
+    max_rows: int = 4096  # rows per batched computation
+    memory_mb: int = 1024  # bound on one batch's recorded history
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="vectorized",
+                             node=VectorizedLauncherConf, provider="gradlab")
+
+
+class VectorizedLauncher(Launcher):
+    """Compose every job, group those that differ only in batchable values, run each group
+    as one stacked computation (runner.batch) and log every configuration as its own run."""
+
+    def __init__(self, max_rows: int = 4096, memory_mb: int = 1024) -> None:
+        self.max_rows, self.memory_mb = int(max_rows), float(memory_mb)
+        self.config: Optional[DictConfig] = None
+        self.hydra_context: Optional[HydraContext] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from runner.app import context
+        from runner.batch import Job, run_jobs
+        from runner.console import bar_line
+
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        total, start = len(job_overrides), time.perf_counter()
+        log.info(f"Launching {total} jobs vectorized")
+        jobs, hydra_nodes = [], []
+        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
+            task_cfg = copy.deepcopy(sweep_config)
+            with read_write(task_cfg), open_dict(task_cfg):
+                del task_cfg["hydra"]
+            jobs.append(Job(task_cfg, context(task_cfg, sweep_config.hydra)))
+            hydra_nodes.append(sweep_config)
+        done = 0
+
+        def progress(n: int) -> None:
+            nonlocal done
+            done += n
+            line = bar_line(done, total, time.perf_counter() - start, "sweep")
+            if sys.stderr.isatty():
+                sys.stderr.write("\r" + line + ("\n" if done == total else ""))
+            elif done == total or done % max(1, total // 10) == 0:
+                log.info(line)
+
+        results = run_jobs(jobs, max_rows=self.max_rows, memory_mb=self.memory_mb, on_done=progress)
+        return [self._job_return(o, job, node, result)
+                for o, job, node, result in zip(job_overrides, jobs, hydra_nodes, results)]
+
+    @staticmethod
+    def _job_return(overrides, job, hydra_node, result) -> JobReturn:
+        if isinstance(result, Exception):
+            value = {"status": "failed", "error": str(result)}
+        else:
+            value = result.record.result()
+        return JobReturn(overrides=list(overrides), cfg=job.cfg, hydra_cfg=hydra_node,
+                         working_dir=str(Path.cwd()), task_name=hydra_node.hydra.job.name,
+                         status=JobStatus.COMPLETED, _return_value=value)

@@ -1,0 +1,161 @@
+"""Vectorised sweeps: configurations that differ only in batchable values run as one batch.
+
+Batchable: `seed`, `objective.x0`, numeric optimizer hyperparameters and float schedule
+parameters. Everything else (objective and its parameters, gradient method, optimizer,
+steps, ...) forms a group's signature; each group is one stacked computation with per-row
+hyperparameters and per-row stopping, and each configuration still becomes its own MLflow
+run with the same contents as an unbatched run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from objectives import Objective
+from runner import tracking
+from runner.experiment import (
+    USER_ERRORS,
+    ConfigError,
+    Setup,
+    batchable_values,
+    build,
+    build_objective,
+    build_optimizer,
+    check_run_options,
+    flat_params,
+    hyper_tensors,
+)
+from runner.job import Context, Outcome, execute, log_record, record_failure, run_tags
+from runner.loop import Trace, optimize
+from runner.results import MAX_CSV_COORDINATES, Record
+
+@dataclass
+class Job:
+    cfg: DictConfig
+    ctx: Context
+
+
+def group_jobs(jobs: Sequence[Job]) -> list[list[int]]:
+    """Indices of jobs grouped by signature, in first-appearance order."""
+    groups: dict[str, list[int]] = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault(batchable_values(job.cfg)[0], []).append(i)
+    return list(groups.values())
+
+
+def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 1024,
+             on_done: Callable[[int], None] | None = None) -> list[Outcome | Exception]:
+    """Run every job, batched by group; each entry is an Outcome or the job's error."""
+    results: list[Outcome | Exception | None] = [None] * len(jobs)
+    for indices in group_jobs(jobs):
+        for i, result in zip(indices, run_group([jobs[i] for i in indices], max_rows, memory_mb,
+                                                on_done)):
+            results[i] = result
+    return results  # type: ignore[return-value]
+
+
+def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
+              on_done: Callable[[int], None] | None) -> list[Outcome | Exception]:
+    """One group: build once, validate each row, step all rows together, log each row."""
+    out: list[Outcome | Exception | None] = [None] * len(jobs)
+    try:
+        shared = shared_setup(jobs[0].cfg)
+    except USER_ERRORS as exc:
+        return [fail(job, exc, on_done) for job in jobs]
+    rows, points = [], []
+    for i, job in enumerate(jobs):
+        try:
+            build_optimizer(job.cfg)
+            points.append(start_point(shared.objective, job.cfg))
+            rows.append(i)
+        except USER_ERRORS as exc:
+            out[i] = fail(job, exc, on_done)
+    if not shared.optimizer.batchable:  # closure-based or torch.optim: one by one
+        for i in rows:
+            out[i] = _one_by_one(jobs[i], on_done)
+        return out  # type: ignore[return-value]
+    for chunk in chunks(len(rows), max_rows, rows_per_budget(jobs[0].cfg, shared.objective, memory_mb)):
+        chunk_jobs = [jobs[rows[c]] for c in chunk]
+        start_ms = int(time.time() * 1000)
+        trace = step_batch(shared, chunk_jobs, torch.stack([points[c] for c in chunk]))
+        for r, c in enumerate(chunk):
+            out[rows[c]] = log_row(chunk_jobs[r], trace, r, shared.objective, start_ms, on_done)
+    return out  # type: ignore[return-value]
+
+
+def shared_setup(cfg: DictConfig) -> Setup:
+    """What all rows of a group share, built from the first job with x0 left out."""
+    check_run_options(cfg)
+    base = cfg.copy()
+    with open_dict(base):
+        base.objective.x0 = None
+    return build(base)
+
+
+def start_point(objective: Objective, cfg: DictConfig) -> torch.Tensor:
+    x0 = cfg.objective.get("x0")
+    if x0 is None:
+        return objective.initial_point(cfg.seed)
+    return objective.point(OmegaConf.to_container(x0), "x0")
+
+
+def rows_per_budget(cfg: DictConfig, objective: Objective, memory_mb: float) -> int:
+    """Rows whose trace fits in memory_mb: (steps + 1) × (3 metrics + kept coordinates)."""
+    per_value = torch.finfo(objective.dtype).bits // 8
+    kept = objective.dim if objective.dim <= MAX_CSV_COORDINATES else 0
+    per_row = (cfg.steps + 1) * (3 + kept) * per_value + 8 * objective.dim * 8
+    return max(1, int(memory_mb * 2**20 // per_row))
+
+
+def chunks(n: int, max_rows: int, budget_rows: int) -> Iterator[list[int]]:
+    size = max(1, min(max_rows, budget_rows))
+    for start in range(0, n, size):
+        yield list(range(start, min(n, start + size)))
+
+
+def step_batch(shared: Setup, jobs: Sequence[Job], x0: torch.Tensor) -> Trace:
+    """Step all rows at once with per-row hyperparameters (tensors of shape (B, 1))."""
+    cfg = jobs[0].cfg
+    optimizer = build_optimizer(cfg, **hyper_tensors([job.cfg for job in jobs], x0.dtype, x0.device))
+    return optimize(shared.objective, shared.gradient, optimizer, x0, steps=cfg.steps,
+                    tol=cfg.tol, max_loss=cfg.divergence.max_loss, check=shared.check,
+                    keep_points=shared.objective.dim <= MAX_CSV_COORDINATES)
+
+
+def log_row(job: Job, trace: Trace, row: int, objective: Objective, start_ms: int,
+            on_done: Callable[[int], None] | None) -> Outcome | Exception:
+    record = Record.from_trace(trace, row, objective)
+    try:
+        client = tracking.client_for(job.ctx.uri)
+        with tracking.open_run(client, job.ctx.experiment_id, name=job.ctx.name,
+                               tags=run_tags(job.cfg, job.ctx)) as run_id:
+            tracking.log_params(client, run_id, flat_params(job.cfg))
+            log_record(client, run_id, job.cfg, record, objective, start_ms, job.ctx)
+        result: Outcome | Exception = Outcome(run_id, record)
+    except Exception as exc:  # noqa: BLE001 - one run's logging failure fails that run only
+        result = exc
+    if on_done:
+        on_done(1)
+    return result
+
+
+def fail(job: Job, exc: Exception, on_done: Callable[[int], None] | None) -> Exception:
+    record_failure(job.cfg, job.ctx, str(exc))
+    if on_done:
+        on_done(1)
+    return exc
+
+
+def _one_by_one(job: Job, on_done: Callable[[int], None] | None) -> Outcome | Exception:
+    try:
+        result: Outcome | Exception = execute(job.cfg, job.ctx)
+    except (*USER_ERRORS, ConfigError) as exc:
+        result = fail(job, exc, None)
+    if on_done:
+        on_done(1)
+    return result

@@ -1,0 +1,99 @@
+"""The vectorized launcher against the basic one: same runs, same numbers, same statuses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import Store
+
+pytestmark = pytest.mark.slow
+
+VECTORIZED = "hydra/launcher=vectorized"
+
+
+def by_hash(store: Store) -> dict[str, object]:
+    runs = [r for r in store.runs() if r.data.tags.get("role") != "sweep"]
+    keyed = {r.data.tags["config_hash"]: r for r in runs}
+    assert len(keyed) == len(runs), "two runs with one config"
+    return keyed
+
+
+def assert_same_runs(basic: Store, vectorized: Store, metrics=("loss", "grad_norm")) -> list[str]:
+    left, right = by_hash(basic), by_hash(vectorized)
+    assert set(left) == set(right) and left
+    statuses = []
+    for key, a in left.items():
+        b = right[key]
+        ra, rb = basic.artifact_json(a.info.run_id), vectorized.artifact_json(b.info.run_id)
+        assert ra["status"] == rb["status"] == a.data.tags["status"] == b.data.tags["status"]
+        assert ra["steps"] == rb["steps"]
+        assert np.allclose(ra["x_final"], rb["x_final"], rtol=1e-12, atol=1e-300), key
+        differing = {k for k in a.data.params if a.data.params[k] != b.data.params.get(k)}
+        assert differing == {"tracking.uri"}  # the two stores
+        for metric in metrics:
+            ha, hb = basic.history(a.info.run_id, metric), vectorized.history(b.info.run_id, metric)
+            assert [s for s, _ in ha] == [s for s, _ in hb], metric
+            va, vb = np.array([v for _, v in ha]), np.array([v for _, v in hb])
+            assert np.allclose(va, vb, rtol=1e-12, atol=0, equal_nan=True), (key, metric)
+        statuses.append(ra["status"])
+    return statuses
+
+
+def twin_stores(tmp_path) -> tuple[Store, Store]:
+    (tmp_path / "basic").mkdir()
+    (tmp_path / "vectorized").mkdir()
+    return Store(tmp_path / "basic"), Store(tmp_path / "vectorized")
+
+
+def test_lr_seed_optimizer_x0_grid_matches_the_basic_launcher(tmp_path):
+    basic, vectorized = twin_stores(tmp_path)
+    grid = ("-m", "optimizer=sgd,momentum,adam", "optimizer.lr=0.01,0.1,0.3", "seed=0,1",
+            "objective.x0=null,[1.0,1.0]", "tol=1e-6", "steps=120", "artifacts.plots=false")
+    basic.run(*grid)
+    vectorized.run(*grid, VECTORIZED)
+    statuses = assert_same_runs(basic, vectorized, ("loss", "grad_norm", "suboptimality"))
+    assert len(statuses) == 36
+    # the grid has all three outcomes: sgd at lr 0.3 diverges (lr > 2/8), sgd at 0.1 converges
+    assert {"diverged", "converged", "max_steps"} <= set(statuses)
+
+
+def test_finite_differences_and_other_optimizers_batch_too(tmp_path):
+    basic, vectorized = twin_stores(tmp_path)
+    grid = ("-m", "objective=rosenbrock", "objective.dim=3", "gradient=finite_diff,autograd",
+            "optimizer=nesterov,rmsprop,adagrad,adamw", "optimizer.lr=0.0005,0.002", "seed=0,1",
+            "schedule=exponential", "schedule.gamma=0.99,0.995", "steps=40", "artifacts.plots=false")
+    basic.run(*grid)
+    vectorized.run(*grid, VECTORIZED)
+    assert len(assert_same_runs(basic, vectorized)) == 64
+
+
+def test_unbatchable_optimizers_invalid_rows_and_shape_changes(tmp_path):
+    basic, vectorized = twin_stores(tmp_path)
+    grid = ("-m", "objective=rosenbrock", "objective.dim=2,3", "optimizer=lbfgs,sgd",
+            "optimizer.lr=0.001,-1", "steps=5", "artifacts.plots=false")
+    proc = vectorized.run(*grid, VECTORIZED, "hydra.launcher.max_rows=1")
+    basic.run(*grid)
+    runs = by_hash(vectorized)
+    assert len(runs) == 8
+    failed = [r for r in runs.values() if r.data.tags["status"] == "failed"]
+    assert len(failed) == 4 and all(r.data.params["optimizer.lr"] == "-1" for r in failed)
+    assert all("optimizer.lr must lie in" in r.data.tags["error"] for r in failed)
+    assert all(r.info.status == "FAILED" for r in failed)
+    ok = {k: r for k, r in runs.items() if r.data.tags["status"] != "failed"}
+    basic_ok = {k: r for k, r in by_hash(basic).items() if r.data.tags["status"] != "failed"}
+    assert set(ok) == set(basic_ok)
+    for key, run in ok.items():
+        a = basic.artifact_json(basic_ok[key].info.run_id)
+        b = vectorized.artifact_json(run.info.run_id)
+        assert np.allclose(a["x_final"], b["x_final"], rtol=1e-12), key
+    assert proc.returncode == 0
+
+
+def test_chunked_batches_give_the_same_numbers(tmp_path):
+    whole, chunked = twin_stores(tmp_path)
+    grid = ("-m", VECTORIZED, "optimizer=adam", "optimizer.lr=0.01,0.03,0.1", "seed=0,1,2",
+            "steps=60", "artifacts.plots=false")
+    whole.run(*grid)
+    chunked.run(*grid, "hydra.launcher.max_rows=2")
+    assert len(assert_same_runs(whole, chunked)) == 9
