@@ -12,10 +12,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import runner.schema  # noqa: F401  (registers the config schema)
-from runner import tracking
+from runner import resume, tracking
 from runner.callbacks import sweep_info
 from runner.console import summary_line
-from runner.experiment import USER_ERRORS, build
+from runner.experiment import USER_ERRORS, build, config_hash
 from runner.job import Context, execute, record_failure
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
@@ -49,6 +49,19 @@ def open_experiment(uri: str, name: str) -> str:
         raise tracking.TrackingError(f"cannot use the tracking store {uri}: {first}") from None
 
 
+def already_finished(cfg: DictConfig, ctx: Context) -> dict | None:
+    """With resume=true: the result of this configuration's finished run, if there is one."""
+    client = tracking.client_for(ctx.uri)
+    key = config_hash(cfg)
+    run = resume.finished_run(client, ctx.experiment_id, key)
+    if run is None:
+        resume.close_orphans(client, ctx.experiment_id, key)
+        return None
+    print(f"{ctx.name}: already finished as run {run.info.run_id} "
+          f"({run.data.tags.get('status')}), skipped")
+    return {"status": run.data.tags.get("status"), "skipped": True, "run_id": run.info.run_id}
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> dict | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -56,7 +69,10 @@ def main(cfg: DictConfig) -> dict | None:
     try:
         hc = HydraConfig.get()
         ctx = context(cfg, hc, Path(hc.runtime.output_dir))
-        outcome = execute(cfg, ctx, build(cfg))
+        setup = build(cfg)
+        if cfg.resume and (prior := already_finished(cfg, ctx)) is not None:
+            return prior
+        outcome = execute(cfg, ctx, setup)
     except (*USER_ERRORS, tracking.TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if not multirun:

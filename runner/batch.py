@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from objectives import Objective
-from runner import tracking
+from runner import resume, tracking
 from runner.experiment import (
     USER_ERRORS,
     ConfigError,
@@ -27,6 +27,7 @@ from runner.experiment import (
     build_objective,
     build_optimizer,
     check_run_options,
+    config_hash,
     flat_params,
     hyper_tensors,
 )
@@ -40,6 +41,24 @@ class Job:
     ctx: Context
 
 
+def skip_finished(jobs: Sequence[Job], results: list, on_done) -> list[int]:
+    """Fill `results` for jobs already finished in the experiment (one query); the rest."""
+    ctx = jobs[0].ctx
+    hashes = [config_hash(job.cfg) for job in jobs]
+    found = resume.finished_runs(tracking.client_for(ctx.uri), ctx.experiment_id, hashes)
+    pending = []
+    for i, key in enumerate(hashes):
+        if key in found:
+            run = found[key]
+            results[i] = {"status": run.data.tags.get("status"), "skipped": True,
+                          "run_id": run.info.run_id}
+            if on_done:
+                on_done(1)
+        else:
+            pending.append(i)
+    return pending
+
+
 def group_jobs(jobs: Sequence[Job]) -> list[list[int]]:
     """Indices of jobs grouped by signature, in first-appearance order."""
     groups: dict[str, list[int]] = {}
@@ -50,9 +69,14 @@ def group_jobs(jobs: Sequence[Job]) -> list[list[int]]:
 
 def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 1024,
              on_done: Callable[[int], None] | None = None) -> list[Outcome | Exception]:
-    """Run every job, batched by group; each entry is an Outcome or the job's error."""
-    results: list[Outcome | Exception | None] = [None] * len(jobs)
-    for indices in group_jobs(jobs):
+    """Run every job, batched by group; each entry is an Outcome, the job's error, or (with
+    resume=true) the summary of the finished run that made the job unnecessary."""
+    results: list[Outcome | Exception | dict | None] = [None] * len(jobs)
+    pending = list(range(len(jobs)))
+    if jobs and jobs[0].cfg.get("resume"):
+        pending = skip_finished(jobs, results, on_done)
+    for group in group_jobs([jobs[i] for i in pending]):
+        indices = [pending[g] for g in group]
         for i, result in zip(indices, run_group([jobs[i] for i in indices], max_rows, memory_mb,
                                                 on_done)):
             results[i] = result

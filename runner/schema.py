@@ -43,6 +43,7 @@ class RunConfig:
     seed: int = 0
     dtype: str = "float64"
     device: str = "cpu"
+    resume: bool = False
     divergence: Divergence = field(default_factory=Divergence)
     check: Check = field(default_factory=Check)
     tracking: Tracking = field(default_factory=Tracking)

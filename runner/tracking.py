@@ -16,6 +16,12 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
+# MLflow retries an unreachable server for minutes by default; fail a run visibly instead.
+for _name, _value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+                      ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+                      ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")):
+    os.environ.setdefault(_name, _value)
+
 # MLflow's per-request limits for log_batch
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 PARENT_TAG = "mlflow.parentRunId"

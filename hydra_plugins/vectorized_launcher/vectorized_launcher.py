@@ -82,6 +82,8 @@ class VectorizedLauncher(Launcher):
     def _job_return(overrides, job, hydra_node, result) -> JobReturn:
         if isinstance(result, Exception):
             value = {"status": "failed", "error": str(result)}
+        elif isinstance(result, dict):
+            value = result
         else:
             value = result.record.result()
         return JobReturn(overrides=list(overrides), cfg=job.cfg, hydra_cfg=hydra_node,
