@@ -57,6 +57,7 @@ class Quadratic(Objective):
             )
         self.A = self.tensor(A64)
         self.b = self.tensor(b64)
+        self.has_linear_term = bool(b64.abs().max() > 0)
         self.x0 = None if x0 is None else self.point(x0, "x0")
         if positive_definite:
             x_star = 0.5 * torch.linalg.solve(A64, b64)
@@ -67,7 +68,9 @@ class Quadratic(Objective):
         self.condition_number = float(torch.linalg.cond(A64)) if positive_definite else float("inf")
 
     def value(self, x: Tensor) -> Tensor:
-        return ((x @ self.A.to(x.dtype)) * x).sum(-1) - (self.b * x).sum(-1)
+        A = self.A.to(x.dtype) if x.is_complex() else self.A
+        quadratic = ((x @ A) * x).sum(-1)
+        return quadratic - (self.b * x).sum(-1) if self.has_linear_term else quadratic
 
     def grad(self, x: Tensor) -> Tensor:
         return 2 * (x @ self.A.T) - self.b

@@ -61,6 +61,7 @@ def adam(
     check_hyper("weight_decay", weight_decay)
     schedule = schedule or constant()
     decay = not is_zero(weight_decay)
+    one_minus_b1, one_minus_b2 = 1 - b1, 1 - b2
 
     def init(params: Tensor) -> AdamState:
         zeros = torch.zeros_like(params)
@@ -73,8 +74,8 @@ def adam(
             params = params * (1 - lr_t * weight_decay)
         elif decay:
             g = add_scaled(g, params, weight_decay)
-        exp_avg = torch.lerp(state.exp_avg, g, 1 - b1)
-        exp_avg_sq = torch.addcmul(state.exp_avg_sq * b2, (1 - b2) * g, g)
+        exp_avg = torch.lerp(state.exp_avg, g, one_minus_b1)
+        exp_avg_sq = torch.addcmul(state.exp_avg_sq * b2, one_minus_b2 * g, g)
         max_sq = torch.maximum(state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
         bias_correction1 = 1 - b1**step
         bias_correction2_sqrt = (1 - b2**step) ** 0.5

@@ -68,15 +68,14 @@ def execute(cfg: DictConfig, ctx: Context, setup: Setup | None = None) -> Outcom
     with tracking.open_run(client, ctx.experiment_id, name=ctx.name,
                            tags=run_tags(cfg, ctx)) as run_id:
         tracking.log_params(client, run_id, flat_params(cfg))
-        trace = Trace.allocate(cfg.steps, 1, setup.objective.dim, setup.x0.dtype,
-                               distances=setup.objective.minimizer is not None,
-                               keep_points=setup.objective.dim <= MAX_CSV_COORDINATES)
+        trace = Trace(1, cfg.steps, setup.objective.minimizer)
         start_ms = int(time.time() * 1000)
         try:
             with tracking.interrupts_as_exceptions(), Progress(cfg.steps, ctx.name) as bar:
                 optimize(setup.objective, setup.gradient, setup.optimizer, setup.x0[None],
                          steps=cfg.steps, tol=cfg.tol, max_loss=cfg.divergence.max_loss,
-                         trace=trace, check=setup.check, progress=bar.update)
+                         trace=trace, check=setup.check, progress=bar.update,
+                         keep_points=setup.objective.dim <= MAX_CSV_COORDINATES)
         except (tracking.Interrupted, KeyboardInterrupt):
             log_record(client, run_id, cfg, Record.from_trace(trace, 0, setup.objective, KILLED),
                        setup.objective, start_ms, ctx)

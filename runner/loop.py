@@ -22,41 +22,52 @@ CONVERGED, MAX_STEPS, DIVERGED, FAILED, KILLED = "converged", "max_steps", "dive
 
 @dataclass
 class Trace:
-    """Everything a run records, preallocated for `steps + 1` points of `batch` rows.
+    """Everything a run records: per step, f (B,), ‖∇f‖ (B,), and x (B, d) when kept.
 
-    Row r's history is valid for indices 0..last[r]; `final[r]` is the index of its final
-    point (the last finite one for a diverged row). `length` is how many steps were written,
-    so an interrupted run can still be logged up to where it stopped.
+    The hot loop appends tensors to lists (no copies, no indexing); `history()` stacks them
+    once into (T, B) tensors. Row r's history is valid for indices 0..last[r]; `final[r]` is
+    the index of its final point (the last finite one for a diverged row). `length` is how
+    many steps were recorded, so an interrupted run can be logged up to where it stopped.
     """
 
-    loss: Tensor
-    grad_norm: Tensor
-    dist_to_opt: Tensor | None
-    points: Tensor | None
+    batch: int
+    steps: int
+    minimizer: Tensor | None = None
+    losses: list[Tensor] = field(default_factory=list)
+    grad_norms: list[Tensor] = field(default_factory=list)
+    distances: list[Tensor] | None = None
+    points: list[Tensor] | None = None
     wall_time: list[float] = field(default_factory=list)
     checks: list[tuple[int, Tensor]] = field(default_factory=list)
-    length: int = 0
+    status: list[str] = field(default_factory=list)
     last: Tensor | None = None
     final: Tensor | None = None
-    status: list[str] = field(default_factory=list)
     x_final: Tensor | None = None
+    _stacked: tuple[int, dict[str, Tensor]] | None = field(default=None, repr=False)
 
-    @classmethod
-    def allocate(cls, steps: int, batch: int, dim: int, dtype, *, distances: bool,
-                 keep_points: bool) -> Trace:
-        empty = lambda *shape: torch.full(shape, math.nan, dtype=dtype)  # noqa: E731
-        return cls(
-            loss=empty(steps + 1, batch),
-            grad_norm=empty(steps + 1, batch),
-            dist_to_opt=empty(steps + 1, batch) if distances else None,
-            points=empty(steps + 1, batch, dim) if keep_points else None,
-            last=torch.full((batch,), steps, dtype=torch.long),
-            final=torch.full((batch,), steps, dtype=torch.long),
-            status=[MAX_STEPS] * batch,
-        )
+    def __post_init__(self) -> None:
+        self.status = self.status or [MAX_STEPS] * self.batch
+        self.last = torch.full((self.batch,), self.steps, dtype=torch.long)
+        self.final = self.last.clone()
 
-    def steps_taken(self, row: int) -> int:
-        return int(self.final[row])
+    @property
+    def length(self) -> int:
+        return len(self.losses)
+
+    def history(self) -> dict[str, Tensor]:
+        """The recorded steps as tensors: loss, grad_norm (T, B); dist_to_opt; points (T, B, d)."""
+        n = len(self.losses)
+        if self._stacked is not None and self._stacked[0] == n:
+            return self._stacked[1]
+        out = {"loss": torch.stack(self.losses), "grad_norm": torch.stack(self.grad_norms)}
+        points = torch.stack(self.points[:n]) if self.points else None
+        if points is not None:
+            out["points"] = points
+        if self.minimizer is not None:
+            out["dist_to_opt"] = (torch.linalg.vector_norm(points - self.minimizer, dim=-1)
+                                  if points is not None else torch.stack(self.distances[:n]))
+        self._stacked = (n, out)
+        return out
 
 
 def optimize(
@@ -77,15 +88,18 @@ def optimize(
     """Take up to `steps` updates from each row of x0 (B, d); return the filled Trace.
 
     At each t = 0..steps: evaluate f and ∇f at x_t and record them; a row stops as
-    `converged` when ‖∇f‖ < tol, as `diverged` when f is non-finite or exceeds `max_loss`
-    (keeping its last finite point); otherwise x_{t+1} = update(x_t). `check=(k, method)`
-    compares the gradient with a reference method every k steps (relative discrepancy).
+    `converged` when ‖∇f‖ < tol, as `diverged` when f is non-finite or |f| exceeds
+    `max_loss` (keeping its last finite point); otherwise x_{t+1} = update(x_t).
+    `check=(k, method)` compares the gradient with a reference method every k steps.
     """
-    batch, dim = x0.shape
+    batch = x0.shape[0]
     x_star = objective.minimizer
     if trace is None:
-        trace = Trace.allocate(steps, batch, dim, x0.dtype, distances=x_star is not None,
-                               keep_points=keep_points)
+        trace = Trace(batch, steps, x_star)
+    if keep_points:
+        trace.points = []
+    elif x_star is not None:
+        trace.distances = []
     closure = None if optimizer.batchable else (lambda p: gradient(objective, p))
     state = optimizer.init(x0)
     x, x_prev = x0, x0
@@ -94,23 +108,25 @@ def optimize(
     for t in range(steps + 1):
         value, grad = gradient(objective, x)
         grad_norm = torch.linalg.vector_norm(grad, dim=-1)
-        trace.loss[t], trace.grad_norm[t] = value, grad_norm
-        if trace.dist_to_opt is not None:
-            trace.dist_to_opt[t] = torch.linalg.vector_norm(x - x_star, dim=-1)
-        if trace.points is not None:
-            trace.points[t] = x
+        trace.losses.append(value)
+        trace.grad_norms.append(grad_norm)
+        if keep_points:
+            trace.points.append(x)
+        elif trace.distances is not None:
+            trace.distances.append(torch.linalg.vector_norm(x - x_star, dim=-1))
         if check is not None and t % check[0] == 0:
             trace.checks.append((t, _discrepancy(grad, check[1](objective, x)[1])))
         trace.wall_time.append(time.perf_counter() - start)
-        trace.length = t + 1
         if progress is not None and t % progress_every == 0:
             progress(t)
-        finite = torch.isfinite(value) & torch.isfinite(grad_norm)
-        diverged = active & (~finite | (value > max_loss))
-        converged = active & finite & (grad_norm < tol)
-        stopping = diverged | converged
-        if bool(stopping.any()):
-            x = _stop_rows(trace, t, diverged, converged, x, x_prev, finite)
+        # one fused test: NaN, ±inf and |f| > max_loss all fail `abs(f) <= max_loss`
+        diverged = ~(value.abs() <= max_loss)
+        converged = grad_norm < tol if tol > 0 else None
+        stopping = diverged if converged is None else diverged | converged
+        if n_active < batch:
+            stopping = stopping & active
+        if stopping.any().item():
+            x = _stop_rows(trace, t, diverged & active, stopping & ~diverged, x, x_prev)
             active = active & ~stopping
             n_active = int(active.sum())
             if n_active == 0:
@@ -133,12 +149,12 @@ def _discrepancy(grad: Tensor, reference: Tensor) -> Tensor:
 
 
 def _stop_rows(trace: Trace, t: int, diverged: Tensor, converged: Tensor, x: Tensor,
-               x_prev: Tensor, finite: Tensor) -> Tensor:
+               x_prev: Tensor) -> Tensor:
     """Mark stopping rows; return x with each diverged row back at its last finite point."""
     for row in converged.nonzero().flatten().tolist():
         trace.status[row] = CONVERGED
         trace.last[row] = trace.final[row] = t
-    restore = diverged & ~(torch.isfinite(x).all(-1) & finite)
+    restore = diverged & ~(torch.isfinite(x).all(-1) & torch.isfinite(trace.losses[t]))
     if t > 0:
         x = torch.where(restore.unsqueeze(-1), x_prev, x)
     for row in diverged.nonzero().flatten().tolist():

@@ -38,27 +38,30 @@ class Record:
         last = min(int(trace.last[row]), trace.length - 1)
         final = min(int(trace.final[row]), last)
         span = slice(0, last + 1)
-        histories = {
-            "loss": trace.loss[span, row].cpu().numpy(),
-            "grad_norm": trace.grad_norm[span, row].cpu().numpy(),
-        }
+        stacked = trace.history()
+        histories = {key: stacked[key][span, row].cpu().numpy()
+                     for key in ("loss", "grad_norm")}
         if objective.minimum is not None:
             histories["suboptimality"] = histories["loss"] - objective.minimum
-        if trace.dist_to_opt is not None:
-            histories["dist_to_opt"] = trace.dist_to_opt[span, row].cpu().numpy()
+        if "dist_to_opt" in stacked:
+            histories["dist_to_opt"] = stacked["dist_to_opt"][span, row].cpu().numpy()
         checks = None
         if trace.checks:
             at = np.array([t for t, _ in trace.checks if t <= last], dtype=np.int64)
             checks = (at, np.array([float(v[row]) for t, v in trace.checks if t <= last]))
-        x_final = trace.x_final if trace.x_final is not None else trace.points[final]
+        points = stacked.get("points")
+        if trace.x_final is not None:
+            x_final = trace.x_final[row].cpu().tolist()
+        else:  # interrupted: the last recorded point, where there is one
+            x_final = points[final, row].cpu().tolist() if points is not None else []
         return cls(
             status=status or trace.status[row],
             steps=final,
             last=last,
-            x_final=x_final[row].cpu().tolist() if x_final is not None else [],
+            x_final=x_final,
             histories=histories,
             wall_time=np.asarray(trace.wall_time[: last + 1]),
-            points=None if trace.points is None else trace.points[span, row].cpu().numpy(),
+            points=None if points is None else points[span, row].cpu().numpy(),
             checks=checks,
             minimum=objective.minimum,
         )
