@@ -29,6 +29,8 @@ bench: setup
 	$(PY) bench/bench_gradients.py
 	$(PY) bench/bench_optimizers.py
 	$(PY) bench/bench_runner.py
+	$(PY) bench/bench_sweep.py
+	$(PY) bench/bench_report.py
 
 clean:
 	rm -rf $(VENV) outputs multirun mlruns mlflow.db .pytest_cache

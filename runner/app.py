@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from runner.experiment import USER_ERRORS, build, config_hash
 from runner.job import Context, execute, record_failure
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 GROUPS = ("objective", "gradient", "optimizer")
 
@@ -38,7 +40,18 @@ def context(cfg: DictConfig, hc: DictConfig, output_dir: Path | None = None) -> 
         experiment, parent, tags = open_experiment(uri, cfg.tracking.experiment), None, {}
     choices = {g: str(hc.runtime.choices.get(g, g)) for g in GROUPS}
     tags.update(choices, overrides=" ".join(hc.overrides.task))
-    return Context(uri, experiment, parent, tags, "-".join(choices.values()), output_dir)
+    points = metric_points(cfg, info.get("jobs") if info else None)
+    return Context(uri, experiment, parent, tags, "-".join(choices.values()), output_dir, points)
+
+
+def metric_points(cfg: DictConfig, jobs: int | None) -> int | None:
+    """Points per metric history sent to MLflow: tracking.max_points for a single run; in a
+    sweep of N jobs, tracking.sweep_points / N, at least 10 and at most max_points."""
+    cap = cfg.tracking.max_points
+    if not jobs:
+        return cap
+    share = max(10, cfg.tracking.sweep_points // jobs)
+    return share if cap is None else min(cap, share)
 
 
 def open_experiment(uri: str, name: str) -> str:
@@ -59,11 +72,28 @@ def already_finished(cfg: DictConfig, ctx: Context) -> dict | None:
         return None
     print(f"{ctx.name}: already finished as run {run.info.run_id} "
           f"({run.data.tags.get('status')}), skipped")
-    return {"status": run.data.tags.get("status"), "skipped": True, "run_id": run.info.run_id}
+    return {**run.data.metrics, "status": run.data.tags.get("status"), "skipped": True,
+            "run_id": run.info.run_id}
+
+
+def sweep_value(cfg: DictConfig, result: dict) -> dict | float:
+    """What the sweeper gets: the result, or for an optimizing sweeper (any but Hydra's basic
+    one, e.g. optuna) the `sweep_metric` to minimise: inf if the run diverged or failed."""
+    if HydraConfig.get().sweeper.get("_target_") == BASIC_SWEEPER:
+        return result
+    try:
+        value = float(result.get(cfg.sweep_metric))
+    except (TypeError, ValueError):
+        return math.inf
+    return value if math.isfinite(value) and result.get("status") != "diverged" else math.inf
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> dict | None:
+def main(cfg: DictConfig) -> dict | float:
+    return sweep_value(cfg, run(cfg))
+
+
+def run(cfg: DictConfig) -> dict:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     ctx = None
     try:

@@ -157,10 +157,10 @@ def log_row(job: Job, trace: Trace, row: int, objective: Objective, start_ms: in
     try:
         client = tracking.client_for(job.ctx.uri)
         with tracking.open_run(client, job.ctx.experiment_id, name=job.ctx.name,
-                               tags=run_tags(job.cfg, job.ctx)) as run_id:
-            tracking.log_params(client, run_id, flat_params(job.cfg))
-            log_record(client, run_id, job.cfg, record, objective, start_ms, job.ctx)
-        result: Outcome | Exception = Outcome(run_id, record)
+                               tags=run_tags(job.cfg, job.ctx)) as run:
+            log_record(client, run.run_id, job.cfg, record, objective, start_ms, job.ctx,
+                       params=flat_params(job.cfg))
+        result: Outcome | Exception = Outcome(run.run_id, record)
     except Exception as exc:  # noqa: BLE001 - one run's logging failure fails that run only
         result = exc
     if on_done:

@@ -6,18 +6,36 @@ import atexit
 import contextlib
 import json
 import os
+import signal
+import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from mlflow import MlflowClient
 from omegaconf import DictConfig
 
 from runner import summary, tracking
+from runner.experiment import UNHASHED
 
 # The launching process hands the sweep's tracking ids to its jobs through this variable:
 # jobs (in-process, joblib workers, ...) never race to create the database or experiment.
 SWEEP_ENV = "GRADLAB_SWEEP"
+EXIT_USAGE = 2
+
+
+def count_jobs(overrides: list[str]) -> int | None:
+    """How many jobs a basic sweep over these overrides launches (None if unknown)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+    except Exception:  # noqa: BLE001 - a sweeper with its own syntax: the count is unknown
+        return None
 
 
 def sweep_info() -> dict[str, str] | None:
@@ -31,14 +49,18 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str]) ->
     tracking.check_reachable(uri)
     client = tracking.client_for(uri)
     experiment = tracking.experiment_id(client, cfg.tracking.experiment)
+    command = " ".join(overrides)
+    if cfg.resume:
+        close_stale_parents(client, experiment, command)
     sweep_id = uuid.uuid4().hex[:8]
     parent = client.create_run(
         experiment, run_name=f"sweep-{sweep_id}",
-        tags={"sweep_id": sweep_id, "role": "sweep", "overrides": " ".join(overrides)},
+        tags={"sweep_id": sweep_id, "role": "sweep", "overrides": command},
     ).info.run_id
-    info = {"uri": uri, "experiment_id": experiment, "parent_run_id": parent, "sweep_id": sweep_id}
+    info = {"uri": uri, "experiment_id": experiment, "parent_run_id": parent, "sweep_id": sweep_id,
+            "jobs": count_jobs(overrides)}
     os.environ[SWEEP_ENV] = json.dumps(info)
-    atexit.register(_end_if_running, uri, parent)
+    atexit.register(_end_if_running, info)
     return info
 
 
@@ -50,21 +72,74 @@ def close_sweep(info: dict[str, str], output_dir: Path | None = None) -> None:
     os.environ.pop(SWEEP_ENV, None)
 
 
-def _end_if_running(uri: str, run_id: str) -> None:
-    """At exit, a parent run still RUNNING was interrupted: end it as KILLED."""
+def _results_key(overrides: str) -> list[str]:
+    """The overrides that decide a sweep's results: those of hashed config keys."""
+    return [o for o in overrides.split(" ")
+            if o.lstrip("+~").split("=")[0].split(".")[0] not in UNHASHED]
+
+
+def close_stale_parents(client: MlflowClient, experiment: str, overrides: str) -> None:
+    """A resumed sweep ends the parent runs that a killed run of it left RUNNING."""
+    key = _results_key(overrides)
+    stale = client.search_runs([experiment], "tags.role = 'sweep' and attributes.status = 'RUNNING'",
+                               max_results=1000)
+    for run in stale:
+        if _results_key(run.data.tags.get("overrides", "")) == key:
+            client.set_terminated(run.info.run_id, "KILLED")
+
+
+def check_sweeper(config: DictConfig) -> None:
+    """Reject sweeper options that cannot work with these pins, before any run exists."""
+    if config.hydra.sweeper.get("storage") is not None:
+        raise ValueError(
+            "hydra.sweeper.storage is not supported: optuna 2.10 cannot use a database with "
+            "SQLAlchemy 2 (which MLflow needs). Leave it null: the study lives in memory and "
+            "every trial is an MLflow run under the sweep's parent run.")
+
+
+def _end_if_running(info: dict[str, str]) -> None:
+    """At exit, a parent run still RUNNING was interrupted: end it as KILLED, with the child
+    runs its killed workers left RUNNING."""
     with contextlib.suppress(Exception):
-        client = tracking.client_for(uri)
-        if client.get_run(run_id).info.status == "RUNNING":
-            client.set_terminated(run_id, "KILLED")
+        client = tracking.client_for(info["uri"])
+        if client.get_run(info["parent_run_id"]).info.status != "RUNNING":
+            return
+        for run in summary.children(client, info["experiment_id"], info["parent_run_id"]):
+            if run.info.status == "RUNNING":
+                client.set_tag(run.info.run_id, "status", "killed")
+                client.set_terminated(run.info.run_id, "KILLED")
+        client.set_terminated(info["parent_run_id"], "KILLED")
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _or_exit(what: str) -> Iterator[None]:
+    """Hydra turns a callback's exception into a warning and goes on: stop with the reason."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - any failure here means the sweep cannot go on
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: {what}: {reason}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
 
 
 class SweepTracking(Callback):
     """Opens the sweep's parent run at multirun start and summarises it at the end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        open_sweep(config, os.getcwd(), list(config.hydra.overrides.task))
+        # SIGTERM unwinds like Ctrl-C (a launcher stops its workers, the exit handler ends
+        # the runs) instead of ending the process on the spot with runs left RUNNING
+        with contextlib.suppress(ValueError):  # not the main thread
+            signal.signal(signal.SIGTERM, _exit)
+        with _or_exit("the sweep cannot start"):
+            check_sweeper(config)
+            open_sweep(config, os.getcwd(), list(config.hydra.overrides.task))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         info = sweep_info()
         if info is not None:
-            close_sweep(info, Path(str(config.hydra.sweep.dir)))
+            with _or_exit("the sweep's summary was not recorded"):
+                close_sweep(info, Path(str(config.hydra.sweep.dir)))

@@ -13,7 +13,7 @@ import numpy as np
 from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from objectives import Objective
+from objectives import LinearRegression, Objective
 from runner import plots, tracking
 from runner.console import Progress
 from runner.experiment import Setup, build, config_hash, flat_params
@@ -33,6 +33,7 @@ class Context:
     tags: dict[str, str] = field(default_factory=dict)
     name: str = "run"
     output_dir: Path | None = None
+    max_points: int | None = 1000  # metric points per history sent to MLflow (None: all)
 
 
 @dataclass
@@ -66,8 +67,9 @@ def execute(cfg: DictConfig, ctx: Context, setup: Setup | None = None) -> Outcom
     setup = setup or build(cfg)
     client = tracking.client_for(ctx.uri)
     with tracking.open_run(client, ctx.experiment_id, name=ctx.name,
-                           tags=run_tags(cfg, ctx)) as run_id:
-        tracking.log_params(client, run_id, flat_params(cfg))
+                           tags=run_tags(cfg, ctx)) as run:
+        run_id = run.run_id
+        tracking.log_batch(client, run_id, params=flat_params(cfg))
         trace = Trace(1, cfg.steps, setup.objective.minimizer)
         start_ms = int(time.time() * 1000)
         try:
@@ -95,21 +97,23 @@ def record_failure(cfg: DictConfig, ctx: Context, message: str) -> None:
     """In a sweep, a configuration that cannot run is still a run: FAILED, with the reason."""
     client = tracking.client_for(ctx.uri)
     tags = {**run_tags(cfg, ctx), "status": "failed", "error": message[:5000]}
-    with tracking.open_run(client, ctx.experiment_id, name=ctx.name, tags=tags) as run_id:
-        tracking.log_params(client, run_id, flat_params(cfg))
-        client.set_terminated(run_id, "FAILED")
+    with tracking.open_run(client, ctx.experiment_id, name=ctx.name, tags=tags) as run:
+        tracking.log_batch(client, run.run_id, params=flat_params(cfg))
+        run.status = "FAILED"
 
 
 def log_record(client: MlflowClient, run_id: str, cfg: DictConfig, record: Record,
-               objective: Objective, start_ms: int, ctx: Context) -> None:
-    """Metrics (batched), the status tag and the artifacts of one finished (or cut) run."""
-    keep = record.metric_steps(cfg.tracking.max_points)
+               objective: Objective, start_ms: int, ctx: Context,
+               params: dict | None = None) -> None:
+    """Metrics, the status tag (and params, if given) in one batched write, then artifacts."""
+    keep = record.metric_steps(ctx.max_points)
     histories = {k: v[keep] for k, v in record.histories.items()}
     stamps = start_ms + np.round(record.wall_time[keep] * 1000).astype(np.int64)
-    tracking.log_histories(client, run_id, keep, histories, stamps, finals=record.finals())
+    metrics = tracking.metric_entities(keep, histories, stamps, finals=record.finals())
     if record.checks is not None:
-        tracking.log_histories(client, run_id, record.checks[0], {"grad_check": record.checks[1]})
-    tracking.log_tags(client, run_id, {"status": record.status})
+        metrics += tracking.metric_entities(record.checks[0], {"grad_check": record.checks[1]})
+    tracking.log_batch(client, run_id, metrics=metrics, params=params,
+                       tags={"status": record.status})
     write_artifacts(client, run_id, cfg, record, objective, ctx)
 
 
@@ -124,6 +128,10 @@ def write_artifacts(client: MlflowClient, run_id: str, cfg: DictConfig, record: 
             plots.loss_curve(record, ctx.name, folder / "loss.png")
             if objective.dim == 2 and record.points is not None:
                 plots.trajectory_plot(objective, record, ctx.name, folder / "trajectory.png")
+            if isinstance(objective, LinearRegression):
+                plots.fit_plot(objective, record, ctx.name, folder / "fit.png")
+        if cfg.artifacts.gif and objective.dim == 2 and record.points is not None:
+            plots.trajectory_gif(objective, record, ctx.name, folder / "trajectory.gif")
         client.log_artifacts(run_id, str(folder))
         if ctx.output_dir is not None:
             ctx.output_dir.mkdir(parents=True, exist_ok=True)

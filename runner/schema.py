@@ -25,11 +25,13 @@ class Tracking:
     uri: Optional[str] = None
     experiment: str = "gradlab"
     max_points: Optional[int] = 1000
+    sweep_points: int = 20000
 
 
 @dataclass
 class Artifacts:
     plots: bool = True
+    gif: bool = False
 
 
 @dataclass
@@ -44,6 +46,7 @@ class RunConfig:
     dtype: str = "float64"
     device: str = "cpu"
     resume: bool = False
+    sweep_metric: str = "final_loss"
     divergence: Divergence = field(default_factory=Divergence)
     check: Check = field(default_factory=Check)
     tracking: Tracking = field(default_factory=Tracking)

@@ -1,32 +1,29 @@
-"""A sweep's summary: one row per child run, recorded on the parent run."""
+"""A sweep's summary: one row per child run, and the sweep report, recorded on the parent."""
 
 from __future__ import annotations
 
-import csv
 import math
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 from mlflow import MlflowClient
 
 from runner import tracking
+from runner.report import build as build_report
+from runner.report.data import search_all
+from runner.report.tables import markdown as markdown_table
+from runner.report.tables import write_csv as write_table
 
 COLUMNS = ("run_id", "name", "overrides", "status", "steps", "final_loss", "final_grad_norm",
            "final_suboptimality", "wall_time_s")
+REPORT_DIR = "report"
 
 
 def children(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
     """All child runs of a parent, read in pages (no per-run requests)."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{tracking.PARENT_TAG}` = '{parent_run_id}'",
-            max_results=1000, page_token=token,
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    return search_all(client, experiment_id, f"tags.`{tracking.PARENT_TAG}` = '{parent_run_id}'")
 
 
 def rows(runs: list) -> list[dict]:
@@ -45,15 +42,17 @@ def rows(runs: list) -> list[dict]:
 
 
 def markdown(table: list[dict]) -> str:
-    lines = ["| " + " | ".join(COLUMNS[1:]) + " |", "|" + "---|" * (len(COLUMNS) - 1)]
-    for r in table:
-        cells = [_cell(r[c]) for c in COLUMNS[1:]]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return markdown_table(table, list(COLUMNS[1:]), digits=6)
 
 
-def record_on_parent(client: MlflowClient, info: dict[str, str], output_dir: Path | None) -> list[dict]:
-    """Write summary.csv / summary.md to the parent run (and output_dir), plus counts."""
+def write_csv(table: list[dict], path: Path) -> None:
+    write_table(table, path, list(COLUMNS))
+
+
+def record_on_parent(client: MlflowClient, info: dict[str, str],
+                     output_dir: Path | None) -> list[dict]:
+    """Write summary.csv / summary.md and the report/ folder to the parent run (and
+    output_dir), plus counts. A report that cannot be built is a warning, not a failure."""
     table = rows(children(client, info["experiment_id"], info["parent_run_id"]))
     statuses = [r["status"] for r in table]
     finite = [r["final_loss"] for r in table if math.isfinite(r["final_loss"])]
@@ -67,23 +66,18 @@ def record_on_parent(client: MlflowClient, info: dict[str, str], output_dir: Pat
         folder = Path(tmp)
         write_csv(table, folder / "summary.csv")
         (folder / "summary.md").write_text(markdown(table))
+        if table:
+            try:
+                build_report(client, info["experiment_id"], info["parent_run_id"],
+                             folder / REPORT_DIR, title=f"sweep-{info.get('sweep_id', '')}")
+            except Exception as exc:  # noqa: BLE001 - the sweep's results stand without it
+                print(f"warning: the sweep report was not built: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
         client.log_artifacts(info["parent_run_id"], str(folder))
         if output_dir is not None and output_dir.is_dir():
-            for item in folder.iterdir():
-                (output_dir / item.name).write_bytes(item.read_bytes())
+            shutil.copytree(folder, output_dir, dirs_exist_ok=True)
     return table
-
-
-def write_csv(table: list[dict], path: Path) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(table)
 
 
 def _sortable(value) -> float:
     return value if isinstance(value, float) and math.isfinite(value) else math.inf
-
-
-def _cell(value) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)

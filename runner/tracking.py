@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import time
@@ -23,7 +24,7 @@ for _name, _value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
     os.environ.setdefault(_name, _value)
 
 # MLflow's per-request limits for log_batch
-MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100  # MAX_METRICS also bounds the total
 PARENT_TAG = "mlflow.parentRunId"
 
 
@@ -62,7 +63,9 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         raise TrackingError(f"cannot reach the MLflow tracking server at {uri} ({reason})") from None
 
 
+@functools.cache
 def client_for(uri: str) -> MlflowClient:
+    """One client per store and process (a client holds its store's connection pool)."""
     return MlflowClient(tracking_uri=uri)
 
 
@@ -80,29 +83,31 @@ def experiment_id(client: MlflowClient, name: str) -> str:
         return found.experiment_id
 
 
+class RunHandle:
+    """An open run: its id, and the terminal status it will end with (the body may set it)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.status = RunStatus.to_string(RunStatus.FINISHED)
+
+
 @contextlib.contextmanager
 def open_run(client: MlflowClient, experiment: str, *, name: str | None = None,
-             tags: Mapping[str, str] | None = None) -> Iterator[str]:
-    """Create a run and guarantee it ends: FINISHED, FAILED on error, KILLED on interrupt.
-
-    The body may set the terminal status itself (`client.set_terminated`); otherwise the
-    run ends FINISHED when the body returns.
-    """
-    run = client.create_run(experiment, run_name=name, tags=dict(tags or {}))
-    run_id = run.info.run_id
-    status = RunStatus.to_string(RunStatus.FINISHED)
+             tags: Mapping[str, str] | None = None) -> Iterator[RunHandle]:
+    """Create a run and guarantee it ends: FINISHED (or the status the body set), FAILED
+    on error, KILLED on interrupt. One request to create, one to end."""
+    run = RunHandle(client.create_run(experiment, run_name=name, tags=dict(tags or {})).info.run_id)
     try:
-        yield run_id
+        yield run
     except (Interrupted, KeyboardInterrupt):
-        status = RunStatus.to_string(RunStatus.KILLED)
+        run.status = RunStatus.to_string(RunStatus.KILLED)
         raise
     except BaseException:
-        status = RunStatus.to_string(RunStatus.FAILED)
+        run.status = RunStatus.to_string(RunStatus.FAILED)
         raise
     finally:
         with contextlib.suppress(Exception):
-            if client.get_run(run_id).info.status == "RUNNING":
-                client.set_terminated(run_id, status)
+            client.set_terminated(run.run_id, run.status)
 
 
 @contextlib.contextmanager
@@ -124,22 +129,10 @@ def interrupts_as_exceptions() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def log_params(client: MlflowClient, run_id: str, params: Mapping[str, object]) -> None:
-    items = [Param(k, _param_text(v)) for k, v in params.items()]
-    for i in range(0, len(items), MAX_PARAMS):
-        client.log_batch(run_id, params=items[i : i + MAX_PARAMS])
-
-
-def log_tags(client: MlflowClient, run_id: str, tags: Mapping[str, object]) -> None:
-    items = [RunTag(k, str(v)) for k, v in tags.items()]
-    for i in range(0, len(items), MAX_TAGS):
-        client.log_batch(run_id, tags=items[i : i + MAX_TAGS])
-
-
-def log_histories(client: MlflowClient, run_id: str, steps: Sequence[int] | np.ndarray,
-                  histories: Mapping[str, np.ndarray], timestamps_ms: np.ndarray | None = None,
-                  finals: Mapping[str, float] | None = None) -> None:
-    """Log whole metric histories (and final scalars) with as few requests as possible."""
+def metric_entities(steps: Sequence[int] | np.ndarray, histories: Mapping[str, np.ndarray],
+                    timestamps_ms: np.ndarray | None = None,
+                    finals: Mapping[str, float] | None = None) -> list[Metric]:
+    """Whole metric histories (logged at `steps`) and final scalars (at step 0) as entities."""
     now = int(time.time() * 1000)
     stamps = np.full(len(steps), now) if timestamps_ms is None else timestamps_ms
     steps_list, stamps_list = [int(s) for s in steps], [int(s) for s in stamps]
@@ -148,9 +141,31 @@ def log_histories(client: MlflowClient, run_id: str, steps: Sequence[int] | np.n
         for key, values in histories.items()
         for v, ts, st in zip(values.tolist(), stamps_list, steps_list)
     ]
-    metrics += [Metric(k, float(v), now, 0) for k, v in (finals or {}).items()]
-    for i in range(0, len(metrics), MAX_METRICS):
-        client.log_batch(run_id, metrics=metrics[i : i + MAX_METRICS])
+    return metrics + [Metric(k, float(v), now, 0) for k, v in (finals or {}).items()]
+
+
+def log_batch(client: MlflowClient, run_id: str, *, metrics: Sequence[Metric] = (),
+              params: Mapping[str, object] | None = None,
+              tags: Mapping[str, object] | None = None) -> None:
+    """Log everything in as few requests as MLflow's per-request limits allow."""
+    params_left = [Param(k, _param_text(v)) for k, v in (params or {}).items()]
+    tags_left = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    metrics_left = list(metrics)
+    while params_left or tags_left or metrics_left:
+        p, params_left = params_left[:MAX_PARAMS], params_left[MAX_PARAMS:]
+        t, tags_left = tags_left[:MAX_TAGS], tags_left[MAX_TAGS:]
+        room = MAX_METRICS - len(p) - len(t)
+        m, metrics_left = metrics_left[:room], metrics_left[room:]
+        client.log_batch(run_id, metrics=m, params=p, tags=t)
+
+
+def log_histories(client: MlflowClient, run_id: str, steps, histories, timestamps_ms=None,
+                  finals=None) -> None:
+    log_batch(client, run_id, metrics=metric_entities(steps, histories, timestamps_ms, finals))
+
+
+def log_tags(client: MlflowClient, run_id: str, tags: Mapping[str, object]) -> None:
+    log_batch(client, run_id, tags=tags)
 
 
 def _param_text(value: object) -> str:

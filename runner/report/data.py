@@ -1,0 +1,124 @@
+"""A sweep's runs read back in bulk: params, tags and final metrics in pages of search_runs."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from mlflow import MlflowClient
+
+from runner.experiment import UNHASHED
+
+PARENT_TAG = "mlflow.parentRunId"
+PAGE = 1000
+# the replicate key: runs that differ only in it are one configuration
+SEED = "seed"
+BAD = ("diverged", "failed")
+
+
+@dataclass
+class History:
+    """One metric's history: steps, values and seconds since step 0 (from the timestamps)."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    seconds: np.ndarray
+
+
+@dataclass
+class RunData:
+    """What the report needs of one run."""
+
+    run_id: str
+    name: str
+    status: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    history: History | None = field(default=None, repr=False)
+
+    def get(self, key: str) -> str:
+        """A param by dotted name, else a tag (`objective`, `optimizer`, ...), else '—'."""
+        return self.params.get(key, self.tags.get(key, "—"))
+
+    @property
+    def key(self) -> str:
+        """The metric the report plots: f − f* where the run knows f*, else f."""
+        return "suboptimality" if "final_suboptimality" in self.metrics else "loss"
+
+    @property
+    def final(self) -> float:
+        """The final value of `key` (nan for a run that logged none)."""
+        return self.metrics.get(f"final_{self.key}", math.nan)
+
+    @property
+    def bad(self) -> bool:
+        """Diverged or failed: no usable final value."""
+        return self.status in BAD
+
+
+def search_all(client: MlflowClient, experiment_id: str, filter_string: str = "") -> list:
+    """Every run matching the filter, in pages of PAGE (one request per page)."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=filter_string,
+                                  max_results=PAGE, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def load_runs(client: MlflowClient, experiment_id: str, parent_run_id: str | None = None
+              ) -> list[RunData]:
+    """The runs of a sweep (children of `parent_run_id`) or of a whole experiment.
+
+    Sweep parents themselves (tag role=sweep) are left out.
+    """
+    query = f"tags.`{PARENT_TAG}` = '{parent_run_id}'" if parent_run_id else ""
+    out = []
+    for run in search_all(client, experiment_id, query):
+        tags = run.data.tags
+        if tags.get("role") == "sweep":
+            continue
+        out.append(RunData(run.info.run_id, run.info.run_name or run.info.run_id[:8],
+                           tags.get("status", run.info.status.lower()), dict(run.data.params),
+                           dict(tags), dict(run.data.metrics)))
+    return sorted(out, key=lambda r: (r.name, r.run_id))
+
+
+def bookkeeping(key: str) -> bool:
+    """A param that does not change a run's result (tracking.*, artifacts.*, ...)."""
+    return key.split(".", 1)[0] in UNHASHED
+
+
+def varying(runs: list[RunData]) -> list[str]:
+    """Params that take more than one value across the runs (a missing param counts as one)."""
+    keys = sorted({k for r in runs for k in r.params if not bookkeeping(k)})
+    return [k for k in keys if len({r.params.get(k) for r in runs}) > 1]
+
+
+def varying_within(runs: list[RunData], by: tuple[str, ...]) -> list[str]:
+    """Params that take more than one value among runs sharing the values of `by`."""
+    classes: dict[tuple[str, ...], list[RunData]] = defaultdict(list)
+    for r in runs:
+        classes[tuple(r.get(k) for k in by)].append(r)
+    return sorted({k for members in classes.values() for k in varying(members)})
+
+
+def number(text: str) -> float | None:
+    """A param's value as a float, or None when it is not a number."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def sort_values(values) -> list[str]:
+    """Distinct param values, numerically where they all are numbers."""
+    distinct = set(values)
+    if all(number(v) is not None for v in distinct):
+        return sorted(distinct, key=float)
+    return sorted(distinct)
