@@ -62,19 +62,11 @@ def trajectory_plot(objective: Objective, record: Record, title: str, path: Path
     """The iterates over the contour plot of a 2-D objective (log-spaced levels)."""
     plt = pyplot()
     points = record.points
-    U, V, Z = contour_grid(objective, points)
     fig, ax = plt.subplots(figsize=(5.5, 5), dpi=100)
-    floor = objective.minimum if objective.minimum is not None else np.nanmin(Z)
-    shifted = Z - floor + 1e-12
-    levels = np.geomspace(max(np.nanmin(shifted), 1e-12), np.nanmax(shifted), 25)
-    ax.contour(U, V, shifted, levels=levels, cmap="viridis", linewidths=0.8)
+    contour_background(ax, objective, points)
     ax.plot(points[:, 0], points[:, 1], "-o", color="tab:orange", ms=2.5, lw=1, label="iterates")
     ax.plot(*points[0], "s", color="black", ms=6, label="x0")
     ax.plot(*record.x_final[:2], "*", color="tab:red", ms=10, label="final")
-    if objective.minimizer is not None:
-        ax.plot(*objective.minimizer.cpu().numpy(), "P", color="tab:green", ms=9, label="x*")
-    ax.set_xlabel("x0")
-    ax.set_ylabel("x1")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
