@@ -90,10 +90,26 @@ def test_unbatchable_optimizers_invalid_rows_and_shape_changes(tmp_path):
     assert proc.returncode == 0
 
 
-def test_chunked_batches_give_the_same_numbers(tmp_path):
+@pytest.mark.parametrize("bound", ["hydra.launcher.max_rows=2",
+                                   # a row's history is 61 × (3 + 2) × 8 B ≈ 2.4 kB
+                                   "hydra.launcher.memory_mb=0.005"])
+def test_chunked_batches_give_the_same_numbers(tmp_path, bound):
     whole, chunked = twin_stores(tmp_path)
     grid = ("-m", VECTORIZED, "optimizer=adam", "optimizer.lr=0.01,0.03,0.1", "seed=0,1,2",
             "steps=60", "artifacts.plots=false")
     whole.run(*grid)
-    chunked.run(*grid, "hydra.launcher.max_rows=2")
+    chunked.run(*grid, bound)
     assert len(assert_same_runs(whole, chunked)) == 9
+
+
+def test_rows_per_budget_bounds_a_batch():
+    from objectives import Quadratic
+    from omegaconf import OmegaConf
+
+    from runner.batch import chunks, rows_per_budget
+
+    cfg = OmegaConf.create({"steps": 999})
+    rows = rows_per_budget(cfg, Quadratic(), memory_mb=1.0)
+    # 1000 steps × (f, ‖∇f‖, spare + 2 coordinates) × 8 bytes + the row's own state
+    assert rows == 2**20 // (1000 * 5 * 8 + 8 * 2 * 8)
+    assert [len(c) for c in chunks(10, max_rows=4, budget_rows=rows)] == [4, 4, 2]

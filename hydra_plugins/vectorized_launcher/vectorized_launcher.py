@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class VectorizedLauncherConf:
     _target_: str = "hydra_plugins.vectorized_launcher.vectorized_launcher.VectorizedLauncher"
     max_rows: int = 4096  # rows per batched computation
-    memory_mb: int = 1024  # bound on one batch's recorded history
+    memory_mb: float = 1024.0  # bound on one batch's recorded history (MB)
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="vectorized",
@@ -80,7 +80,7 @@ class VectorizedLauncher(Launcher):
     """Compose every job, group those that differ only in batchable values, run each group
     as one stacked computation (runner.batch) and log every configuration as its own run."""
 
-    def __init__(self, max_rows: int = 4096, memory_mb: int = 1024) -> None:
+    def __init__(self, max_rows: int = 4096, memory_mb: float = 1024.0) -> None:
         self.max_rows, self.memory_mb = int(max_rows), float(memory_mb)
         self.config: Optional[DictConfig] = None
         self.hydra_context: Optional[HydraContext] = None
