@@ -175,3 +175,16 @@ def test_hydra_help_and_cfg_work(tmp_path):
     assert proc.returncode == 0 and "b2: 0.999" in proc.stdout
     proc = run_cli("--help", cwd=tmp_path)
     assert proc.returncode == 0 and "optimizer: adagrad, adam" in proc.stdout
+
+
+def test_tab_completion_of_the_gradlab_command(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    gradlab = shutil.which("gradlab") or str(Path(sys.executable).parent / "gradlab")
+    env = {**os.environ, "COMP_LINE": "gradlab optimizer=ad"}
+    proc = subprocess.run([gradlab, "-sc", "query=bash"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["optimizer=adagrad", "optimizer=adam", "optimizer=adamw"]
