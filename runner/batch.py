@@ -10,6 +10,7 @@ run with the same contents as an unbatched run.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -71,26 +72,39 @@ def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 10
              on_done: Callable[[int], None] | None = None) -> list[Outcome | Exception]:
     """Run every job, batched by group; each entry is an Outcome, the job's error, or (with
     resume=true) the summary of the finished run that made the job unnecessary."""
-    results: list[Outcome | Exception | dict | None] = [None] * len(jobs)
+    results: list = [None] * len(jobs)
     pending = list(range(len(jobs)))
     if jobs and jobs[0].cfg.get("resume"):
         pending = skip_finished(jobs, results, on_done)
-    for group in group_jobs([jobs[i] for i in pending]):
-        indices = [pending[g] for g in group]
-        for i, result in zip(indices, run_group([jobs[i] for i in indices], max_rows, memory_mb,
-                                                on_done)):
-            results[i] = result
-    return results  # type: ignore[return-value]
+    # One writer thread does every MLflow write, in order, while the main thread computes the
+    # next chunk or group; leaving the block waits for the writes, so none is lost.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer") as writer:
+        for group in group_jobs([jobs[i] for i in pending]):
+            indices = [pending[g] for g in group]
+            futures = run_group([jobs[i] for i in indices], max_rows, memory_mb, on_done, writer)
+            for i, future in zip(indices, futures):
+                results[i] = future
+    return [_resolve(r) for r in results]
+
+
+def _resolve(result):
+    if not isinstance(result, Future):
+        return result
+    try:
+        return result.result()
+    except Exception as exc:  # noqa: BLE001 - a write that failed fails that run only
+        return exc
 
 
 def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
-              on_done: Callable[[int], None] | None) -> list[Outcome | Exception]:
-    """One group: build once, validate each row, step all rows together, log each row."""
-    out: list[Outcome | Exception | None] = [None] * len(jobs)
+              on_done: Callable[[int], None] | None, writer: Executor) -> list[Future]:
+    """One group: build once, validate each row, step all rows together; each row's logging
+    goes to `writer`. Returns one future per job."""
+    out: list[Future | None] = [None] * len(jobs)
     try:
         shared = shared_setup(jobs[0].cfg)
     except USER_ERRORS as exc:
-        return [fail(job, exc, on_done) for job in jobs]
+        return [writer.submit(fail, job, exc, on_done) for job in jobs]
     rows, points = [], []
     for i, job in enumerate(jobs):
         try:
@@ -98,17 +112,18 @@ def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
             points.append(start_point(shared.objective, job.cfg))
             rows.append(i)
         except USER_ERRORS as exc:
-            out[i] = fail(job, exc, on_done)
+            out[i] = writer.submit(fail, job, exc, on_done)
     if not shared.optimizer.batchable:  # closure-based or torch.optim: one by one
         for i in rows:
-            out[i] = _one_by_one(jobs[i], on_done)
+            out[i] = writer.submit(_one_by_one, jobs[i], on_done)
         return out  # type: ignore[return-value]
     for chunk in chunks(len(rows), max_rows, rows_per_budget(jobs[0].cfg, shared.objective, memory_mb)):
         chunk_jobs = [jobs[rows[c]] for c in chunk]
         start_ms = int(time.time() * 1000)
         trace = step_batch(shared, chunk_jobs, torch.stack([points[c] for c in chunk]))
         for r, c in enumerate(chunk):
-            out[rows[c]] = log_row(chunk_jobs[r], trace, r, shared.objective, start_ms, on_done)
+            out[rows[c]] = writer.submit(log_row, chunk_jobs[r], trace, r, shared.objective,
+                                         start_ms, on_done)
     return out  # type: ignore[return-value]
 
 
