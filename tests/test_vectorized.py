@@ -113,3 +113,14 @@ def test_rows_per_budget_bounds_a_batch():
     # 1000 steps × (f, ‖∇f‖, spare + 2 coordinates) × 8 bytes + the row's own state
     assert rows == 2**20 // (1000 * 5 * 8 + 8 * 2 * 8)
     assert [len(c) for c in chunks(10, max_rows=4, budget_rows=rows)] == [4, 4, 2]
+
+
+@pytest.mark.parametrize("launcher", ["hydra/launcher=basic", VECTORIZED])
+def test_the_fast_sweeper_still_validates_every_job_before_launching(tmp_path, launcher):
+    store = Store(tmp_path)
+    proc = store.run("-m", "steps=5,abc", "optimizer.lr=0.1,0.2", launcher, check=False)
+    assert proc.returncode != 0
+    assert "abc" in proc.stderr and "Traceback" not in proc.stderr
+    runs = store.runs()
+    assert not [r for r in runs if r.data.tags.get("role") != "sweep"]  # no job ran
+    assert all(r.info.status != "RUNNING" for r in runs)

@@ -1,0 +1,29 @@
+"""`hydra/sweeper=fast`: Hydra's basic sweeper with cheaper validation of each batch."""
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
+from hydra.core.config_store import ConfigStore
+
+from hydra_plugins.vectorized_launcher.composer import Composer
+
+
+@dataclass
+class FastSweeperConf(BasicSweeperConf):
+    _target_: str = "hydra_plugins.vectorized_launcher.fast_sweeper.FastSweeper"
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="fast", node=FastSweeperConf,
+                             provider="gradlab")
+
+
+class FastSweeper(BasicSweeper):
+    """The same sweep as Hydra's basic sweeper. Before launching a batch, Hydra composes every
+    job once just to validate it; this validates every job too, composing once per
+    combination of group choices and setting each job's values on a copy (Composer)."""
+
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        composer = Composer(self.hydra_context, self.config)
+        for idx, overrides in enumerate(batch):
+            composer.compose(list(overrides), idx)
