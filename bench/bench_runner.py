@@ -53,7 +53,8 @@ def runner_run(folder: Path, extra: list[str]) -> tuple[float, float, list[float
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=OVERRIDES + extra)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    ctx = Context(uri, tracking.experiment_id(tracking.client_for(uri), "bench"), name="bench")
+    ctx = Context(uri, tracking.experiment_id(tracking.client_for(uri), "bench"), name="bench",
+                  max_points=cfg.tracking.max_points)
     start = time.perf_counter()
     outcome = execute(cfg, ctx, build(cfg))
     total = time.perf_counter() - start
