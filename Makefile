@@ -31,6 +31,7 @@ bench: setup
 	$(PY) bench/bench_runner.py
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_report.py
+	$(PY) bench/bench_scale.py
 
 clean:
 	rm -rf $(VENV) outputs multirun mlruns mlflow.db .pytest_cache

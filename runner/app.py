@@ -14,13 +14,12 @@ from omegaconf import DictConfig
 
 import runner.schema  # noqa: F401  (registers the config schema)
 from runner import resume, tracking
-from runner.callbacks import sweep_info
+from runner.callbacks import is_basic_sweeper, sweep_info
 from runner.console import summary_line
 from runner.experiment import USER_ERRORS, build, config_hash
 from runner.job import Context, execute, record_failure
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 GROUPS = ("objective", "gradient", "optimizer")
 
@@ -78,8 +77,9 @@ def already_finished(cfg: DictConfig, ctx: Context) -> dict | None:
 
 def sweep_value(cfg: DictConfig, result: dict) -> dict | float:
     """What the sweeper gets: the result, or for an optimizing sweeper (any but Hydra's basic
-    one, e.g. optuna) the `sweep_metric` to minimise: inf if the run diverged or failed."""
-    if HydraConfig.get().sweeper.get("_target_") == BASIC_SWEEPER:
+    one and its kin, e.g. optuna) the `sweep_metric` to minimise: inf if the run diverged or
+    failed."""
+    if is_basic_sweeper(HydraConfig.get().get("sweeper", {}).get("_target_")):
         return result
     try:
         value = float(result.get(cfg.sweep_metric))

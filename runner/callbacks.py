@@ -26,6 +26,18 @@ SWEEP_ENV = "GRADLAB_SWEEP"
 EXIT_USAGE = 2
 
 
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def is_basic_sweeper(target: str | None) -> bool:
+    """Hydra's basic sweeper or a subclass (`fast`, `batched`): a grid, not an optimizer.
+    Compared by name: Hydra's plugin scan reloads modules, so class identity is unreliable."""
+    from hydra.utils import get_class
+
+    return target is None or BASIC_SWEEPER in {
+        f"{k.__module__}.{k.__qualname__}" for k in get_class(target).__mro__}
+
+
 def count_jobs(overrides: list[str]) -> int | None:
     """How many jobs a basic sweep over these overrides launches (None if unknown)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -81,8 +93,8 @@ def _results_key(overrides: str) -> list[str]:
 def close_stale_parents(client: MlflowClient, experiment: str, overrides: str) -> None:
     """A resumed sweep ends the parent runs that a killed run of it left RUNNING."""
     key = _results_key(overrides)
-    stale = client.search_runs([experiment], "tags.role = 'sweep' and attributes.status = 'RUNNING'",
-                               max_results=1000)
+    stale = client.search_runs(
+        [experiment], "tags.role = 'sweep' and attributes.status = 'RUNNING'", max_results=1000)
     for run in stale:
         if _results_key(run.data.tags.get("overrides", "")) == key:
             client.set_terminated(run.info.run_id, "KILLED")

@@ -25,7 +25,7 @@ REFERENCE_METHODS = {"autograd": "objectives.Autograd", "analytic": "objectives.
                      "finite_diff": "objectives.FiniteDifference",
                      "complex_step": "objectives.ComplexStep"}
 # config keys that do not change a run's result (left out of its hash)
-UNHASHED = ("tracking", "artifacts", "hydra", "resume")
+UNHASHED = ("tracking", "artifacts", "hydra", "resume", "sweep_metric")
 # groups whose numeric values may differ between the rows of one batch
 HYPER_GROUPS = ("optimizer", "schedule")
 

@@ -4,39 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
 import tempfile
 import time
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from runner import callbacks
+from runner.callbacks import is_basic_sweeper
 from runner.console import bar_line
 
 # the sweep's total, start time and counter file, for jobs in this or a worker process
 PROGRESS_ENV = "GRADLAB_PROGRESS"
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def count_jobs(config: DictConfig) -> int | None:
-    """How many jobs the basic sweeper will launch: the product of the sweep lengths (a
-    later override of a key replaces an earlier one, as in the sweeper). None for other
-    sweepers, unless they state `n_trials`."""
+    """How many jobs the sweep will launch: the grid's size for the basic sweeper and its
+    kin, else `n_trials` where the sweeper states it."""
     sweeper = config.hydra.sweeper
-    if sweeper.get("_target_") != BASIC_SWEEPER:
+    if not is_basic_sweeper(sweeper.get("_target_")):
         return sweeper.get("n_trials")
     params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
-    overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
-    lengths = {}
-    for o in overrides:
-        sweep = list(o.sweep_string_iterator()) if o.is_sweep_override() else [None]
-        lengths[o.get_key_element()] = len(sweep)
-    return math.prod(lengths.values())
+    return callbacks.count_jobs([*params, *config.hydra.overrides.task])
 
 
 def progress_line(done: int, total: int | None, elapsed: float, status: str) -> str:
@@ -69,7 +62,8 @@ class SweepProgress(Callback):
         done = os.path.getsize(info["counter"])
         completed = job_return.status == JobStatus.COMPLETED
         value = job_return.return_value if completed else None
-        status = value.get("status", "?") if isinstance(value, dict) else "failed"
+        status = (value.get("status", "?") if isinstance(value, dict)
+                  else f"{value:.4g}" if isinstance(value, float) else "failed")
         print(progress_line(done, info["total"], time.time() - info["start"], status),
               file=sys.stderr, flush=True)
 
