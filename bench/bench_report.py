@@ -25,6 +25,7 @@ from mlflow.entities import Metric, Param, RunTag
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from bench.common import inside  # noqa: E402
 from runner.report import Options, build, history  # noqa: E402
 from runner.report.data import load_runs  # noqa: E402
 from tests.conftest import MlflowServer  # noqa: E402
@@ -142,7 +143,7 @@ def measure(client: MlflowClient, experiment: str, parent: str, bulk: str, out: 
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp, inside(tmp):
         folder = Path(tmp)
         client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
         t_log, (experiment, parent) = timed(log_experiment, client)

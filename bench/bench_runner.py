@@ -23,7 +23,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 import runner.schema  # noqa: E402,F401
-from bench.common import write_table  # noqa: E402
+from bench.common import inside, write_table  # noqa: E402
 from objectives import Quadratic  # noqa: E402
 from runner import tracking  # noqa: E402
 from runner.experiment import build  # noqa: E402
@@ -63,7 +63,7 @@ def runner_run(folder: Path, extra: list[str]) -> tuple[float, float, list[float
 
 def main() -> None:
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, inside(tmp):
         runner_run(Path(tmp), ["steps=10"])  # warm up imports, the database, matplotlib
         for label, extra in [
             ("defaults: ≤1000 points per metric to MLflow, every step in trajectory.csv, 2 plots", []),

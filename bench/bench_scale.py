@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from bench.common import write_table  # noqa: E402
+from bench.common import inside, write_table  # noqa: E402
 from tests.conftest import MlflowServer  # noqa: E402
 
 JOBS, WORKERS = 32, (1, 2, 4)
@@ -53,7 +53,7 @@ def sweep(folder: Path, uri: str, workers: int) -> tuple[float, float]:
 
 def main() -> None:
     rows, load = [], os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="gradlab-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gradlab-bench-") as tmp, inside(tmp):
         folder = Path(tmp)
         server = MlflowServer(folder)
         try:

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from bench.common import write_table  # noqa: E402
+from bench.common import inside, write_table  # noqa: E402
 
 LRS = [0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.24]
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
@@ -94,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     n = len(LRS) * args.seeds
     times = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, inside(tmp):
         for launcher in args.launchers.split(","):
             times[launcher] = run_sweep(Path(tmp) / launcher, launcher, args.seeds, args.steps)
             runs = count_runs(Path(tmp) / launcher)

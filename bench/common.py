@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@contextlib.contextmanager
+def inside(folder: str | Path) -> Iterator[None]:
+    """Work in `folder`: MLflow puts a SQLite store's artifacts under ./mlruns of the cwd."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def median_time(fn: Callable[[], object], repeat: int = 7, warmup: int = 1) -> float:

@@ -141,8 +141,8 @@ def ray_cluster(folder: Path) -> Iterator[str]:
             [str(Path(sys.executable).parent / "ray"), "start", "--head", "--port", str(port),
              "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats",
              "--block"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder,
+            env={**os.environ, "RAY_AUTH_MODE": "disabled"})  # cwd: the workers' sweep dirs
     try:
         wait_until(lambda: "Ray runtime started" in (folder / "ray.log").read_text())
         yield f"127.0.0.1:{port}"
