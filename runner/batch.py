@@ -21,11 +21,9 @@ from objectives import Objective
 from runner import resume, tracking
 from runner.experiment import (
     USER_ERRORS,
-    ConfigError,
     Setup,
     batchable_values,
     build,
-    build_objective,
     build_optimizer,
     check_run_options,
     config_hash,
@@ -193,7 +191,7 @@ def fail(job: Job, exc: Exception, on_done: Callable[[int], None] | None) -> Exc
 def _one_by_one(job: Job, on_done: Callable[[int], None] | None) -> Outcome | Exception:
     try:
         result: Outcome | Exception = execute(job.cfg, job.ctx)
-    except (*USER_ERRORS, ConfigError) as exc:
+    except USER_ERRORS as exc:
         result = fail(job, exc, None)
     if on_done:
         on_done(1)
