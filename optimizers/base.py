@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -73,8 +73,3 @@ def select(mask: Tensor, new: Any, old: Any) -> Any:
         return type(new)(*(select(mask, n, o) for n, o in zip(new, old)))
     return new
 
-
-class StepState(NamedTuple):
-    """State of a rule that only counts steps (plain SGD)."""
-
-    step: int

@@ -57,8 +57,8 @@ def open_experiment(uri: str, name: str) -> str:
     try:
         return tracking.experiment_id(tracking.client_for(uri), name)
     except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear message
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise tracking.TrackingError(f"cannot use the tracking store {uri}: {first}") from None
+        raise tracking.TrackingError(
+            f"cannot use the tracking store {uri}: {tracking.first_line(exc)}") from None
 
 
 def already_finished(cfg: DictConfig, ctx: Context) -> dict | None:
@@ -94,10 +94,10 @@ def main(cfg: DictConfig) -> dict | float:
 
 
 def run(cfg: DictConfig) -> dict:
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
     ctx = None
     try:
-        hc = HydraConfig.get()
         ctx = context(cfg, hc, Path(hc.runtime.output_dir))
         setup = build(cfg)
         if cfg.resume and (prior := already_finished(cfg, ctx)) is not None:
@@ -112,7 +112,7 @@ def run(cfg: DictConfig) -> dict:
         return {"status": "failed", "error": str(exc)}
     except tracking.Interrupted as exc:
         print(f"interrupted ({exc}): the run was ended as KILLED", file=sys.stderr)
-        sys.exit(128 + (15 if str(exc) == "SIGTERM" else 2))
+        sys.exit(128 + exc.signum)
     except Exception as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

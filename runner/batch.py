@@ -79,7 +79,8 @@ def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 10
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer") as writer:
         for group in group_jobs([jobs[i] for i in pending]):
             indices = [pending[g] for g in group]
-            futures = run_group([jobs[i] for i in indices], max_rows, memory_mb, on_done, writer)
+            futures = run_group([jobs[i] for i in indices], max_rows, memory_mb,
+                                _Counted(writer, on_done))
             for i, future in zip(indices, futures):
                 results[i] = future
     return [_resolve(r) for r in results]
@@ -94,15 +95,28 @@ def _resolve(result):
         return exc
 
 
+class _Counted:
+    """An executor's `submit` that reports each finished task to `on_done` (progress)."""
+
+    def __init__(self, executor: Executor, on_done: Callable[[int], None] | None) -> None:
+        self.executor, self.on_done = executor, on_done
+
+    def submit(self, fn, *args) -> Future:
+        future = self.executor.submit(fn, *args)
+        if self.on_done is not None:
+            future.add_done_callback(lambda _: self.on_done(1))
+        return future
+
+
 def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
-              on_done: Callable[[int], None] | None, writer: Executor) -> list[Future]:
+              writer: _Counted) -> list[Future]:
     """One group: build once, validate each row, step all rows together; each row's logging
     goes to `writer`. Returns one future per job."""
     out: list[Future | None] = [None] * len(jobs)
     try:
         shared = shared_setup(jobs[0].cfg)
     except USER_ERRORS as exc:
-        return [writer.submit(fail, job, exc, on_done) for job in jobs]
+        return [writer.submit(fail, job, exc) for job in jobs]
     rows, points = [], []
     for i, job in enumerate(jobs):
         try:
@@ -110,10 +124,10 @@ def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
             points.append(start_point(shared.objective, job.cfg))
             rows.append(i)
         except USER_ERRORS as exc:
-            out[i] = writer.submit(fail, job, exc, on_done)
+            out[i] = writer.submit(fail, job, exc)
     if not shared.optimizer.batchable:  # closure-based or torch.optim: one by one
         for i in rows:
-            out[i] = writer.submit(_one_by_one, jobs[i], on_done)
+            out[i] = writer.submit(_one_by_one, jobs[i])
         return out  # type: ignore[return-value]
     for chunk in chunks(len(rows), max_rows, rows_per_budget(jobs[0].cfg, shared.objective, memory_mb)):
         chunk_jobs = [jobs[rows[c]] for c in chunk]
@@ -121,7 +135,7 @@ def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
         trace = step_batch(shared, chunk_jobs, torch.stack([points[c] for c in chunk]))
         for r, c in enumerate(chunk):
             out[rows[c]] = writer.submit(log_row, chunk_jobs[r], trace, r, shared.objective,
-                                         start_ms, on_done)
+                                         start_ms)
     return out  # type: ignore[return-value]
 
 
@@ -164,8 +178,8 @@ def step_batch(shared: Setup, jobs: Sequence[Job], x0: torch.Tensor) -> Trace:
                     keep_points=shared.objective.dim <= MAX_CSV_COORDINATES)
 
 
-def log_row(job: Job, trace: Trace, row: int, objective: Objective, start_ms: int,
-            on_done: Callable[[int], None] | None) -> Outcome | Exception:
+def log_row(job: Job, trace: Trace, row: int, objective: Objective,
+            start_ms: int) -> Outcome | Exception:
     record = Record.from_trace(trace, row, objective)
     try:
         client = tracking.client_for(job.ctx.uri)
@@ -173,26 +187,18 @@ def log_row(job: Job, trace: Trace, row: int, objective: Objective, start_ms: in
                                tags=run_tags(job.cfg, job.ctx)) as run:
             log_record(client, run.run_id, job.cfg, record, objective, start_ms, job.ctx,
                        params=flat_params(job.cfg))
-        result: Outcome | Exception = Outcome(run.run_id, record)
+        return Outcome(run.run_id, record)
     except Exception as exc:  # noqa: BLE001 - one run's logging failure fails that run only
-        result = exc
-    if on_done:
-        on_done(1)
-    return result
+        return exc
 
 
-def fail(job: Job, exc: Exception, on_done: Callable[[int], None] | None) -> Exception:
+def fail(job: Job, exc: Exception) -> Exception:
     record_failure(job.cfg, job.ctx, str(exc))
-    if on_done:
-        on_done(1)
     return exc
 
 
-def _one_by_one(job: Job, on_done: Callable[[int], None] | None) -> Outcome | Exception:
+def _one_by_one(job: Job) -> Outcome | Exception:
     try:
-        result: Outcome | Exception = execute(job.cfg, job.ctx)
+        return execute(job.cfg, job.ctx)
     except USER_ERRORS as exc:
-        result = fail(job, exc, None)
-    if on_done:
-        on_done(1)
-    return result
+        return fail(job, exc)

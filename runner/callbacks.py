@@ -93,8 +93,8 @@ def _results_key(overrides: str) -> list[str]:
 def close_stale_parents(client: MlflowClient, experiment: str, overrides: str) -> None:
     """A resumed sweep ends the parent runs that a killed run of it left RUNNING."""
     key = _results_key(overrides)
-    stale = client.search_runs(
-        [experiment], "tags.role = 'sweep' and attributes.status = 'RUNNING'", max_results=1000)
+    stale = tracking.search_all(client, experiment,
+                                "tags.role = 'sweep' and attributes.status = 'RUNNING'")
     for run in stale:
         if _results_key(run.data.tags.get("overrides", "")) == key:
             client.set_terminated(run.info.run_id, "KILLED")
@@ -116,10 +116,8 @@ def _end_if_running(info: dict[str, str]) -> None:
         client = tracking.client_for(info["uri"])
         if client.get_run(info["parent_run_id"]).info.status != "RUNNING":
             return
-        for run in summary.children(client, info["experiment_id"], info["parent_run_id"]):
-            if run.info.status == "RUNNING":
-                client.set_tag(run.info.run_id, "status", "killed")
-                client.set_terminated(run.info.run_id, "KILLED")
+        children = summary.children(client, info["experiment_id"], info["parent_run_id"])
+        tracking.end_as_killed(client, [r for r in children if r.info.status == "RUNNING"])
         client.set_terminated(info["parent_run_id"], "KILLED")
 
 
@@ -133,8 +131,7 @@ def _or_exit(what: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - any failure here means the sweep cannot go on
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {what}: {reason}", file=sys.stderr)
+        print(f"error: {what}: {tracking.first_line(exc)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
 
 

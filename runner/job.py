@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import subprocess
 import tempfile
 import time
@@ -78,15 +79,12 @@ def execute(cfg: DictConfig, ctx: Context, setup: Setup | None = None) -> Outcom
                          steps=cfg.steps, tol=cfg.tol, max_loss=cfg.divergence.max_loss,
                          trace=trace, check=setup.check, progress=bar.update,
                          keep_points=setup.objective.dim <= MAX_CSV_COORDINATES)
-        except (tracking.Interrupted, KeyboardInterrupt):
-            log_record(client, run_id, cfg, Record.from_trace(trace, 0, setup.objective, KILLED),
-                       setup.objective, start_ms, ctx)
-            raise
-        except Exception:
+        except BaseException as exc:  # keep what was recorded, then let the run end
             if trace.length:
-                log_record(client, run_id, cfg,
-                           Record.from_trace(trace, 0, setup.objective, FAILED),
-                           setup.objective, start_ms, ctx)
+                killed = isinstance(exc, (tracking.Interrupted, KeyboardInterrupt))
+                log_record(client, run_id, cfg, Record.from_trace(
+                    trace, 0, setup.objective, KILLED if killed else FAILED),
+                    setup.objective, start_ms, ctx)
             raise
         record = Record.from_trace(trace, 0, setup.objective)
         log_record(client, run_id, cfg, record, setup.objective, start_ms, ctx)
@@ -121,7 +119,7 @@ def write_artifacts(client: MlflowClient, run_id: str, cfg: DictConfig, record: 
                     objective: Objective, ctx: Context) -> None:
     with tempfile.TemporaryDirectory(prefix="gradlab-") as tmp:
         folder = Path(tmp)
-        (folder / "config.yaml").write_text(OmegaConf.to_yaml(_without_hydra(cfg), resolve=True))
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         record.write_result(folder / "result.json")
         record.write_csv(folder / "trajectory.csv")
         if cfg.artifacts.plots:
@@ -134,12 +132,4 @@ def write_artifacts(client: MlflowClient, run_id: str, cfg: DictConfig, record: 
             plots.trajectory_gif(objective, record, ctx.name, folder / "trajectory.gif")
         client.log_artifacts(run_id, str(folder))
         if ctx.output_dir is not None:
-            ctx.output_dir.mkdir(parents=True, exist_ok=True)
-            for item in folder.iterdir():
-                (ctx.output_dir / item.name).write_bytes(item.read_bytes())
-
-
-def _without_hydra(cfg: DictConfig) -> DictConfig:
-    container = OmegaConf.to_container(cfg, resolve=True)
-    container.pop("hydra", None)
-    return OmegaConf.create(container)
+            shutil.copytree(folder, ctx.output_dir, dirs_exist_ok=True)

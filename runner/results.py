@@ -28,7 +28,6 @@ class Record:
     wall_time: np.ndarray
     points: np.ndarray | None
     checks: tuple[np.ndarray, np.ndarray] | None
-    minimum: float | None
 
     @classmethod
     def from_trace(cls, trace: Trace, row: int, objective: Objective,
@@ -62,7 +61,6 @@ class Record:
             wall_time=np.asarray(trace.wall_time[: last + 1]),
             points=None if points is None else points[span, row].cpu().numpy(),
             checks=checks,
-            minimum=objective.minimum,
         )
 
     @property

@@ -11,18 +11,9 @@ from collections.abc import Iterable
 
 from mlflow import MlflowClient
 
+from runner import tracking
+
 FINISHED = ("converged", "max_steps", "diverged")
-
-
-def _search(client: MlflowClient, experiment_id: str, filter_string: str) -> list:
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], filter_string=filter_string,
-                                  max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def finished_runs(client: MlflowClient, experiment_id: str,
@@ -30,7 +21,7 @@ def finished_runs(client: MlflowClient, experiment_id: str,
     """config_hash -> a finished run, for the given hashes (all when None); one query."""
     wanted = None if hashes is None else set(hashes)
     found = {}
-    for run in _search(client, experiment_id, "attributes.status = 'FINISHED'"):
+    for run in tracking.search_all(client, experiment_id, "attributes.status = 'FINISHED'"):
         key = run.data.tags.get("config_hash")
         if key and run.data.tags.get("status") in FINISHED and (wanted is None or key in wanted):
             found.setdefault(key, run)
@@ -39,16 +30,14 @@ def finished_runs(client: MlflowClient, experiment_id: str,
 
 def finished_run(client: MlflowClient, experiment_id: str, config_hash: str):
     """A finished run with this config_hash, or None."""
-    runs = _search(client, experiment_id,
+    runs = tracking.search_all(client, experiment_id,
                    f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'")
     return next((r for r in runs if r.data.tags.get("status") in FINISHED), None)
 
 
 def close_orphans(client: MlflowClient, experiment_id: str, config_hash: str) -> int:
     """Runs of this config left RUNNING by a killed process: end them as KILLED."""
-    orphans = _search(client, experiment_id,
+    orphans = tracking.search_all(client, experiment_id,
                       f"tags.config_hash = '{config_hash}' and attributes.status = 'RUNNING'")
-    for run in orphans:
-        client.set_tag(run.info.run_id, "status", "killed")
-        client.set_terminated(run.info.run_id, "KILLED")
+    tracking.end_as_killed(client, orphans)
     return len(orphans)

@@ -12,7 +12,6 @@ from mlflow import MlflowClient
 
 from runner import tracking
 from runner.report import build as build_report
-from runner.report.data import search_all
 from runner.report.tables import markdown as markdown_table
 from runner.report.tables import write_csv as write_table
 
@@ -23,7 +22,7 @@ REPORT_DIR = "report"
 
 def children(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
     """All child runs of a parent, read in pages (no per-run requests)."""
-    return search_all(client, experiment_id, f"tags.`{tracking.PARENT_TAG}` = '{parent_run_id}'")
+    return tracking.search_all(client, experiment_id, f"tags.`{tracking.PARENT_TAG}` = '{parent_run_id}'")
 
 
 def rows(runs: list) -> list[dict]:
@@ -41,14 +40,6 @@ def rows(runs: list) -> list[dict]:
     return sorted(out, key=lambda r: (_sortable(r["final_loss"]), r["overrides"]))
 
 
-def markdown(table: list[dict]) -> str:
-    return markdown_table(table, list(COLUMNS[1:]), digits=6)
-
-
-def write_csv(table: list[dict], path: Path) -> None:
-    write_table(table, path, list(COLUMNS))
-
-
 def record_on_parent(client: MlflowClient, info: dict[str, str],
                      output_dir: Path | None) -> list[dict]:
     """Write summary.csv / summary.md and the report/ folder to the parent run (and
@@ -59,13 +50,13 @@ def record_on_parent(client: MlflowClient, info: dict[str, str],
     finals = {"runs": len(table), **{f"runs_{s}": statuses.count(s) for s in set(statuses)}}
     if finite:
         finals["best_final_loss"] = min(finite)
-    tracking.log_histories(client, info["parent_run_id"], [], {}, finals=finals)
-    if table and finite:
-        tracking.log_tags(client, info["parent_run_id"], {"best_run_id": table[0]["run_id"]})
+    best = {"best_run_id": table[0]["run_id"]} if finite else {}
+    tracking.log_batch(client, info["parent_run_id"],
+                       metrics=tracking.metric_entities([], {}, finals=finals), tags=best)
     with tempfile.TemporaryDirectory(prefix="gradlab-summary-") as tmp:
         folder = Path(tmp)
-        write_csv(table, folder / "summary.csv")
-        (folder / "summary.md").write_text(markdown(table))
+        write_table(table, folder / "summary.csv", list(COLUMNS))
+        (folder / "summary.md").write_text(markdown_table(table, list(COLUMNS[1:]), digits=6))
         if table:
             try:
                 build_report(client, info["experiment_id"], info["parent_run_id"],

@@ -35,6 +35,16 @@ class TrackingError(RuntimeError):
 class Interrupted(BaseException):
     """Raised in the main thread by SIGTERM/SIGINT so open runs end as KILLED."""
 
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line, or its type's name when it has no message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
 
 def resolve_uri(configured: str | None, base_dir: str | Path) -> str:
     """tracking.uri if set, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in base_dir.
@@ -114,7 +124,7 @@ def open_run(client: MlflowClient, experiment: str, *, name: str | None = None,
 def interrupts_as_exceptions() -> Iterator[None]:
     """Turn SIGTERM (and SIGINT) into `Interrupted` in the main thread, for this block."""
     def handler(signum, frame):
-        raise Interrupted(signal.Signals(signum).name)
+        raise Interrupted(signum)
 
     previous = {}
     try:
@@ -159,13 +169,24 @@ def log_batch(client: MlflowClient, run_id: str, *, metrics: Sequence[Metric] = 
         client.log_batch(run_id, metrics=m, params=p, tags=t)
 
 
-def log_histories(client: MlflowClient, run_id: str, steps, histories, timestamps_ms=None,
-                  finals=None) -> None:
-    log_batch(client, run_id, metrics=metric_entities(steps, histories, timestamps_ms, finals))
+def search_all(client: MlflowClient, experiment_id: str, filter_string: str = "",
+               page: int = 1000) -> list:
+    """Every run matching the filter, in pages (one request per page)."""
+    runs, token = [], None
+    while True:
+        found = client.search_runs([experiment_id], filter_string=filter_string,
+                                   max_results=page, page_token=token)
+        runs.extend(found)
+        token = found.token
+        if not token:
+            return runs
 
 
-def log_tags(client: MlflowClient, run_id: str, tags: Mapping[str, object]) -> None:
-    log_batch(client, run_id, tags=tags)
+def end_as_killed(client: MlflowClient, runs: Sequence) -> None:
+    """End runs that a killed process left RUNNING: status tag `killed`, MLflow KILLED."""
+    for run in runs:
+        client.set_tag(run.info.run_id, "status", "killed")
+        client.set_terminated(run.info.run_id, "KILLED")
 
 
 def _param_text(value: object) -> str:

@@ -10,9 +10,9 @@ import numpy as np
 from mlflow import MlflowClient
 
 from runner.experiment import UNHASHED
+from runner.tracking import search_all
 
 PARENT_TAG = "mlflow.parentRunId"
-PAGE = 1000
 # the replicate key: runs that differ only in it are one configuration
 SEED = "seed"
 BAD = ("diverged", "failed")
@@ -57,18 +57,6 @@ class RunData:
     def bad(self) -> bool:
         """Diverged or failed: no usable final value."""
         return self.status in BAD
-
-
-def search_all(client: MlflowClient, experiment_id: str, filter_string: str = "") -> list:
-    """Every run matching the filter, in pages of PAGE (one request per page)."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], filter_string=filter_string,
-                                  max_results=PAGE, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def load_runs(client: MlflowClient, experiment_id: str, parent_run_id: str | None = None
