@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import hydra
@@ -16,7 +17,7 @@ import runner.schema  # noqa: F401  (registers the config schema)
 from runner import resume, tracking
 from runner.callbacks import is_basic_sweeper, sweep_info
 from runner.console import summary_line
-from runner.experiment import USER_ERRORS, build, config_hash
+from runner.experiment import USER_ERRORS, Config, build, config_hash
 from runner.job import Context, execute, record_failure
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
@@ -24,32 +25,31 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 GROUPS = ("objective", "gradient", "optimizer")
 
 
-def context(cfg: DictConfig, hc: DictConfig, output_dir: Path | None = None) -> Context:
-    """Tracking ids from the sweep (decided by the launcher) or, for a single run, from cfg.
-
-    `hc` is the job's `hydra` config node (HydraConfig.get() inside a job).
-    """
-    info = sweep_info() if hc.mode == RunMode.MULTIRUN else None
-    if info is not None:
-        uri, experiment, parent = info["uri"], info["experiment_id"], info["parent_run_id"]
-        tags = {"sweep_id": info["sweep_id"]}
+def context(cfg: Config, choices: Mapping[str, str], overrides: Sequence[str],
+            sweep: dict | None, cwd: str | Path, output_dir: Path | None = None) -> Context:
+    """Where and how a job logs: in a sweep, the tracking ids its launcher decided (`sweep`,
+    from sweep_info()); for a single run, those of cfg's tracking settings."""
+    tracking_cfg = cfg["tracking"]
+    if sweep is not None:
+        uri, experiment, parent = sweep["uri"], sweep["experiment_id"], sweep["parent_run_id"]
+        tags = {"sweep_id": sweep["sweep_id"]}
     else:
-        uri = tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd)
+        uri = tracking.resolve_uri(tracking_cfg["uri"], cwd)
         tracking.check_reachable(uri)
-        experiment, parent, tags = open_experiment(uri, cfg.tracking.experiment), None, {}
-    choices = {g: str(hc.runtime.choices.get(g, g)) for g in GROUPS}
-    tags.update(choices, overrides=" ".join(hc.overrides.task))
-    points = metric_points(cfg, info.get("jobs") if info else None)
-    return Context(uri, experiment, parent, tags, "-".join(choices.values()), output_dir, points)
+        experiment, parent, tags = open_experiment(uri, tracking_cfg["experiment"]), None, {}
+    names = {g: str(choices.get(g, g)) for g in GROUPS}
+    tags.update(names, overrides=" ".join(overrides))
+    points = metric_points(tracking_cfg, sweep.get("jobs") if sweep else None)
+    return Context(uri, experiment, parent, tags, "-".join(names.values()), output_dir, points)
 
 
-def metric_points(cfg: DictConfig, jobs: int | None) -> int | None:
+def metric_points(tracking_cfg: Mapping, jobs: int | None) -> int | None:
     """Points per metric history sent to MLflow: tracking.max_points for a single run; in a
     sweep of N jobs, tracking.sweep_points / N, at least 10 and at most max_points."""
-    cap = cfg.tracking.max_points
+    cap = tracking_cfg["max_points"]
     if not jobs:
         return cap
-    share = max(10, cfg.tracking.sweep_points // jobs)
+    share = max(10, tracking_cfg["sweep_points"] // jobs)
     return share if cap is None else min(cap, share)
 
 
@@ -98,7 +98,8 @@ def run(cfg: DictConfig) -> dict:
     multirun = hc.mode == RunMode.MULTIRUN
     ctx = None
     try:
-        ctx = context(cfg, hc, Path(hc.runtime.output_dir))
+        ctx = context(cfg, hc.runtime.choices, hc.overrides.task,
+                      sweep_info() if multirun else None, hc.runtime.cwd, Path(hc.runtime.output_dir))
         setup = build(cfg)
         if cfg.resume and (prior := already_finished(cfg, ctx)) is not None:
             return prior

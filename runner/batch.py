@@ -9,34 +9,42 @@ run with the same contents as an unbatched run.
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 from objectives import Objective
-from runner import resume, tracking
+from runner import resume, sqlstore, tracking
 from runner.experiment import (
     USER_ERRORS,
+    Config,
     Setup,
     batchable_values,
     build,
     build_optimizer,
-    check_run_options,
     config_hash,
     flat_params,
     hyper_tensors,
 )
-from runner.job import Context, Outcome, execute, log_record, record_failure, run_tags
+from runner.files import Writers
+from runner.job import (
+    Context, Outcome, execute, finished_run, log_record, record_failure, run_tags)
 from runner.loop import Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Record
 
+log = logging.getLogger(__name__)
+# rows written per transaction (and per progress update) in a vectorised sweep
+WRITE_ROWS = 128
+
+
 @dataclass
 class Job:
-    cfg: DictConfig
+    cfg: dict  # the resolved config (plain dicts: cheap to hash, log and write)
     ctx: Context
 
 
@@ -76,21 +84,26 @@ def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 10
         pending = skip_finished(jobs, results, on_done)
     # One writer thread does every MLflow write, in order, while the main thread computes the
     # next chunk or group; leaving the block waits for the writes, so none is lost.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer") as writer:
+    # Helper processes write the runs' files (they stop after the writer thread).
+    with Writers() as files, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer") as writer:
         for group in group_jobs([jobs[i] for i in pending]):
             indices = [pending[g] for g in group]
             futures = run_group([jobs[i] for i in indices], max_rows, memory_mb,
-                                _Counted(writer, on_done))
+                                _Counted(writer, on_done), files)
             for i, future in zip(indices, futures):
                 results[i] = future
     return [_resolve(r) for r in results]
 
 
 def _resolve(result):
-    if not isinstance(result, Future):
+    """A job's result: as is, or from its future (a future of several rows and the row's
+    place in it)."""
+    future, k = result if isinstance(result, tuple) else (result, None)
+    if not isinstance(future, Future):
         return result
     try:
-        return result.result()
+        return future.result() if k is None else future.result()[k]
     except Exception as exc:  # noqa: BLE001 - a write that failed fails that run only
         return exc
 
@@ -101,30 +114,41 @@ class _Counted:
     def __init__(self, executor: Executor, on_done: Callable[[int], None] | None) -> None:
         self.executor, self.on_done = executor, on_done
 
-    def submit(self, fn, *args) -> Future:
+    def submit(self, fn, *args, count: int = 1) -> Future:
+        """Run fn(*args); `count` jobs are done when it returns."""
         future = self.executor.submit(fn, *args)
         if self.on_done is not None:
-            future.add_done_callback(lambda _: self.on_done(1))
+            future.add_done_callback(lambda _: self.on_done(count))
         return future
 
 
-def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
-              writer: _Counted) -> list[Future]:
+def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float, writer: _Counted,
+              files: Writers | None = None) -> list[Future]:
     """One group: build once, validate each row, step all rows together; each row's logging
     goes to `writer`. Returns one future per job."""
     out: list[Future | None] = [None] * len(jobs)
-    try:
-        shared = shared_setup(jobs[0].cfg)
-    except USER_ERRORS as exc:
-        return [writer.submit(fail, job, exc) for job in jobs]
-    rows, points = [], []
+    valid, check = [], _OptimizerCheck()
     for i, job in enumerate(jobs):
         try:
-            build_optimizer(job.cfg)
-            points.append(start_point(shared.objective, job.cfg))
-            rows.append(i)
+            check(job.cfg)
+            valid.append(i)
         except USER_ERRORS as exc:
             out[i] = writer.submit(fail, job, exc)
+    if not valid:
+        return out  # type: ignore[return-value]
+    try:
+        shared = shared_setup(jobs[valid[0]].cfg)
+    except USER_ERRORS as exc:
+        for i in valid:
+            out[i] = writer.submit(fail, jobs[i], exc)
+        return out  # type: ignore[return-value]
+    rows, points = [], []
+    for i in valid:
+        try:
+            points.append(start_point(shared.objective, jobs[i].cfg))
+            rows.append(i)
+        except USER_ERRORS as exc:
+            out[i] = writer.submit(fail, jobs[i], exc)
     if not shared.optimizer.batchable:  # closure-based or torch.optim: one by one
         for i in rows:
             out[i] = writer.submit(_one_by_one, jobs[i])
@@ -133,33 +157,50 @@ def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
         chunk_jobs = [jobs[rows[c]] for c in chunk]
         start_ms = int(time.time() * 1000)
         trace = step_batch(shared, chunk_jobs, torch.stack([points[c] for c in chunk]))
-        for r, c in enumerate(chunk):
-            out[rows[c]] = writer.submit(log_row, chunk_jobs[r], trace, r, shared.objective,
-                                         start_ms)
+        for first in range(0, len(chunk), WRITE_ROWS):
+            part = range(first, min(len(chunk), first + WRITE_ROWS))
+            future = writer.submit(log_rows, [chunk_jobs[r] for r in part], trace, part,
+                                   shared.objective, start_ms, files, count=len(part))
+            for k, r in enumerate(part):
+                out[rows[chunk[r]]] = (future, k)
     return out  # type: ignore[return-value]
 
 
-def shared_setup(cfg: DictConfig) -> Setup:
+def shared_setup(cfg: dict) -> Setup:
     """What all rows of a group share, built from the first job with x0 left out."""
-    check_run_options(cfg)
-    base = cfg.copy()
-    with open_dict(base):
-        base.objective.x0 = None
-    return build(base)
+    return build(OmegaConf.create({**cfg, "objective": {**cfg["objective"], "x0": None}}))
 
 
-def start_point(objective: Objective, cfg: DictConfig) -> torch.Tensor:
-    x0 = cfg.objective.get("x0")
+class _OptimizerCheck:
+    """Builds each row's optimizer to check its values; rows mostly share them: once each."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Exception | None] = {}
+
+    def __call__(self, cfg: dict) -> None:
+        key = repr((cfg["optimizer"], cfg["schedule"]))
+        if key not in self.seen:
+            try:
+                build_optimizer(cfg)
+                self.seen[key] = None
+            except USER_ERRORS as exc:
+                self.seen[key] = exc
+        if self.seen[key] is not None:
+            raise self.seen[key]
+
+
+def start_point(objective: Objective, cfg: dict) -> torch.Tensor:
+    x0 = cfg["objective"].get("x0")
     if x0 is None:
-        return objective.initial_point(cfg.seed)
-    return objective.point(OmegaConf.to_container(x0), "x0")
+        return objective.initial_point(cfg["seed"])
+    return objective.point(x0, "x0")
 
 
-def rows_per_budget(cfg: DictConfig, objective: Objective, memory_mb: float) -> int:
+def rows_per_budget(cfg: Config, objective: Objective, memory_mb: float) -> int:
     """Rows whose trace fits in memory_mb: (steps + 1) × (3 metrics + kept coordinates)."""
     per_value = torch.finfo(objective.dtype).bits // 8
     kept = objective.dim if objective.dim <= MAX_CSV_COORDINATES else 0
-    per_row = (cfg.steps + 1) * (3 + kept) * per_value + 8 * objective.dim * 8
+    per_row = (cfg["steps"] + 1) * (3 + kept) * per_value + 8 * objective.dim * 8
     return max(1, int(memory_mb * 2**20 // per_row))
 
 
@@ -173,14 +214,31 @@ def step_batch(shared: Setup, jobs: Sequence[Job], x0: torch.Tensor) -> Trace:
     """Step all rows at once with per-row hyperparameters (tensors of shape (B, 1))."""
     cfg = jobs[0].cfg
     optimizer = build_optimizer(cfg, **hyper_tensors([job.cfg for job in jobs], x0.dtype, x0.device))
-    return optimize(shared.objective, shared.gradient, optimizer, x0, steps=cfg.steps,
-                    tol=cfg.tol, max_loss=cfg.divergence.max_loss, check=shared.check,
+    return optimize(shared.objective, shared.gradient, optimizer, x0, steps=cfg["steps"],
+                    tol=cfg["tol"], max_loss=cfg["divergence"]["max_loss"], check=shared.check,
                     keep_points=shared.objective.dim <= MAX_CSV_COORDINATES)
 
 
-def log_row(job: Job, trace: Trace, row: int, objective: Objective,
-            start_ms: int) -> Outcome | Exception:
-    record = Record.from_trace(trace, row, objective)
+def log_rows(jobs: Sequence[Job], trace: Trace, rows: Sequence[int], objective: Objective,
+             start_ms: int, files: Writers | None = None) -> list[Outcome | Exception]:
+    """Log rows of a trace, each as its own run: all in one transaction on a SQL store;
+    run by run elsewhere, or when the transaction fails (then a bad row fails alone)."""
+    records = [Record.from_trace(trace, row, objective) for row in rows]
+    ctx = jobs[0].ctx
+    client = tracking.client_for(ctx.uri)
+    if sqlstore.supports(client):
+        try:
+            runs = [finished_run(job.cfg, record, objective, start_ms, job.ctx)
+                    for job, record in zip(jobs, records)]
+            ids = sqlstore.write_runs(client, ctx.experiment_id, runs, files)
+            return [Outcome(run_id, record) for run_id, record in zip(ids, records)]
+        except Exception as exc:  # noqa: BLE001 - retried run by run, where errors are per run
+            log.warning(f"writing {len(jobs)} runs at once failed ({tracking.first_line(exc)}); "
+                        "writing them one by one")
+    return [log_row(job, record, objective, start_ms) for job, record in zip(jobs, records)]
+
+
+def log_row(job: Job, record: Record, objective: Objective, start_ms: int) -> Outcome | Exception:
     try:
         client = tracking.client_for(job.ctx.uri)
         with tracking.open_run(client, job.ctx.experiment_id, name=job.ctx.name,
@@ -199,6 +257,6 @@ def fail(job: Job, exc: Exception) -> Exception:
 
 def _one_by_one(job: Job) -> Outcome | Exception:
     try:
-        return execute(job.cfg, job.ctx)
+        return execute(OmegaConf.create(job.cfg), job.ctx)
     except USER_ERRORS as exc:
         return fail(job, exc)

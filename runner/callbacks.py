@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ SWEEP_ENV = "GRADLAB_SWEEP"
 EXIT_USAGE = 2
 
 
+GC_THRESHOLD = 20_000  # new containers between two young-generation collections in a sweep
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
@@ -139,6 +141,12 @@ class SweepTracking(Callback):
     """Opens the sweep's parent run at multirun start and summarises it at the end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Python's cyclic collector would scan the millions of objects that exist now (torch,
+        # MLflow, Hydra) again and again while the sweep makes and reads its runs, and run
+        # every 700 new containers: 1.2 s of a 1,000-run vectorised sweep. The objects live
+        # as long as the process: leave them out, and collect less often.
+        gc.freeze()
+        gc.set_threshold(max(gc.get_threshold()[0], GC_THRESHOLD))
         # SIGTERM unwinds like Ctrl-C (a launcher stops its workers, the exit handler ends
         # the runs) instead of ending the process on the spot with runs left RUNNING
         with contextlib.suppress(ValueError):  # not the main thread

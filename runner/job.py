@@ -12,14 +12,17 @@ from pathlib import Path
 
 import numpy as np
 from mlflow import MlflowClient
-from omegaconf import DictConfig, OmegaConf
+from mlflow.entities import Metric
+from omegaconf import DictConfig
 
 from objectives import LinearRegression, Objective
 from runner import plots, tracking
 from runner.console import Progress
-from runner.experiment import Setup, build, config_hash, flat_params
+from runner.experiment import Config, Setup, build, config_hash, config_yaml, flat_params
 from runner.loop import FAILED, KILLED, Trace, optimize
+from runner.files import RunFiles
 from runner.results import MAX_CSV_COORDINATES, Record
+from runner.sqlstore import FinishedRun
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +56,7 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def run_tags(cfg: DictConfig, ctx: Context) -> dict[str, str]:
+def run_tags(cfg: Config, ctx: Context) -> dict[str, str]:
     tags = {"config_hash": config_hash(cfg), "mlflow.source.name": "runner", **ctx.tags}
     if ctx.parent_run_id:
         tags[tracking.PARENT_TAG] = ctx.parent_run_id
@@ -91,7 +94,7 @@ def execute(cfg: DictConfig, ctx: Context, setup: Setup | None = None) -> Outcom
     return Outcome(run_id, record)
 
 
-def record_failure(cfg: DictConfig, ctx: Context, message: str) -> None:
+def record_failure(cfg: Config, ctx: Context, message: str) -> None:
     """In a sweep, a configuration that cannot run is still a run: FAILED, with the reason."""
     client = tracking.client_for(ctx.uri)
     tags = {**run_tags(cfg, ctx), "status": "failed", "error": message[:5000]}
@@ -100,36 +103,62 @@ def record_failure(cfg: DictConfig, ctx: Context, message: str) -> None:
         run.status = "FAILED"
 
 
-def log_record(client: MlflowClient, run_id: str, cfg: DictConfig, record: Record,
-               objective: Objective, start_ms: int, ctx: Context,
-               params: dict | None = None) -> None:
-    """Metrics, the status tag (and params, if given) in one batched write, then artifacts."""
+def record_metrics(record: Record, start_ms: int, ctx: Context) -> list[Metric]:
+    """The metric histories (at most ctx.max_points each), final values and gradient checks."""
     keep = record.metric_steps(ctx.max_points)
     histories = {k: v[keep] for k, v in record.histories.items()}
     stamps = start_ms + np.round(record.wall_time[keep] * 1000).astype(np.int64)
     metrics = tracking.metric_entities(keep, histories, stamps, finals=record.finals())
     if record.checks is not None:
         metrics += tracking.metric_entities(record.checks[0], {"grad_check": record.checks[1]})
-    tracking.log_batch(client, run_id, metrics=metrics, params=params,
-                       tags={"status": record.status})
-    write_artifacts(client, run_id, cfg, record, objective, ctx)
+    return metrics
 
 
-def write_artifacts(client: MlflowClient, run_id: str, cfg: DictConfig, record: Record,
-                    objective: Objective, ctx: Context) -> None:
+def log_record(client: MlflowClient, run_id: str, cfg: Config, record: Record,
+               objective: Objective, start_ms: int, ctx: Context,
+               params: dict | None = None) -> None:
+    """Metrics, the status tag (and params, if given) in one batched write, then artifacts
+    (also copied to the job's output folder when it has one)."""
+    tracking.log_batch(client, run_id, metrics=record_metrics(record, start_ms, ctx),
+                       params=params, tags={"status": record.status})
     with tempfile.TemporaryDirectory(prefix="gradlab-") as tmp:
-        folder = Path(tmp)
-        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        record.write_result(folder / "result.json")
-        record.write_csv(folder / "trajectory.csv")
-        if cfg.artifacts.plots:
-            plots.loss_curve(record, ctx.name, folder / "loss.png")
-            if objective.dim == 2 and record.points is not None:
-                plots.trajectory_plot(objective, record, ctx.name, folder / "trajectory.png")
-            if isinstance(objective, LinearRegression):
-                plots.fit_plot(objective, record, ctx.name, folder / "fit.png")
-        if cfg.artifacts.gif and objective.dim == 2 and record.points is not None:
-            plots.trajectory_gif(objective, record, ctx.name, folder / "trajectory.gif")
-        client.log_artifacts(run_id, str(folder))
+        run_files(cfg, record, objective, ctx).write(Path(tmp))
+        client.log_artifacts(run_id, tmp)
         if ctx.output_dir is not None:
-            shutil.copytree(folder, ctx.output_dir, dirs_exist_ok=True)
+            shutil.copytree(tmp, ctx.output_dir, dirs_exist_ok=True)
+
+
+def finished_run(cfg: Config, record: Record, objective: Objective, start_ms: int,
+                 ctx: Context) -> FinishedRun:
+    """The whole content of a run that has finished (a row of a vectorised sweep): the
+    same params, tags, metrics and files as `execute` logs step by step."""
+    return FinishedRun(
+        name=ctx.name, tags={**run_tags(cfg, ctx), "status": record.status},
+        params={k: tracking.param_text(v) for k, v in flat_params(cfg).items()},
+        metrics=record_metrics(record, start_ms, ctx), status="FINISHED", start_ms=start_ms,
+        end_ms=int(time.time() * 1000), files=run_files(cfg, record, objective, ctx))
+
+
+def run_files(cfg: Config, record: Record, objective: Objective, ctx: Context) -> RunFiles:
+    """config.yaml, result.json, trajectory.csv, and the plots asked for."""
+    texts = {"config.yaml": config_yaml(cfg), "result.json": record.result_json()}
+    artifacts = cfg["artifacts"]
+    draw = None
+    if artifacts["plots"] or artifacts["gif"]:
+        draw = functools.partial(draw_plots, artifacts=artifacts, record=record,
+                                 objective=objective, name=ctx.name)
+    return RunFiles(texts, record.table(), draw)
+
+
+def draw_plots(folder: Path, artifacts: dict, record: Record, objective: Objective,
+               name: str) -> None:
+    """The plots `artifacts` asks for (`plots`, `gif`), drawn into folder."""
+    points = objective.dim == 2 and record.points is not None
+    if artifacts["plots"]:
+        plots.loss_curve(record, name, folder / "loss.png")
+        if points:
+            plots.trajectory_plot(objective, record, name, folder / "trajectory.png")
+        if isinstance(objective, LinearRegression):
+            plots.fit_plot(objective, record, name, folder / "fit.png")
+    if artifacts["gif"] and points:
+        plots.trajectory_gif(objective, record, name, folder / "trajectory.gif")

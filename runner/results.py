@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -98,22 +97,20 @@ class Record:
             **{k: _json_number(v) for k, v in self.finals().items() if k not in ("final_loss", "steps")},
         }
 
-    def write_result(self, path: Path) -> None:
-        path.write_text(json.dumps(self.result(), indent=2) + "\n")
+    def result_json(self) -> str:
+        return json.dumps(self.result(), indent=2) + "\n"
 
-    def write_csv(self, path: Path) -> None:
-        """Every step: step, wall_time_s, the histories, and x0.. for small dimensions.
-        Values are written with 17 significant digits, which round-trip float64 exactly."""
+    def table(self) -> tuple[list[str], np.ndarray]:
+        """trajectory.csv's columns (after `step`) and values: every step's wall_time_s,
+        histories, and x0.. for small dimensions."""
         names = list(self.histories)
         dim = 0 if self.points is None else self.points.shape[1]
         coords = [f"x{i}" for i in range(dim)] if 0 < dim <= MAX_CSV_COORDINATES else []
         n = self.last + 1
-        columns = [np.arange(n), self.wall_time[:n], *(self.histories[k][:n] for k in names)]
+        columns = [self.wall_time[:n], *(self.histories[k][:n] for k in names)]
         if coords:
             columns += list(self.points[:n].T)
-        np.savetxt(path, np.column_stack(columns), delimiter=",", comments="",
-                   header=",".join(["step", "wall_time_s", *names, *coords]),
-                   fmt=["%d"] + ["%.17g"] * (len(columns) - 1))
+        return ["wall_time_s", *names, *coords], np.column_stack(columns)
 
 
 def _json_number(value: float) -> float | str:

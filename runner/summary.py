@@ -44,7 +44,8 @@ def record_on_parent(client: MlflowClient, info: dict[str, str],
                      output_dir: Path | None) -> list[dict]:
     """Write summary.csv / summary.md and the report/ folder to the parent run (and
     output_dir), plus counts. A report that cannot be built is a warning, not a failure."""
-    table = rows(children(client, info["experiment_id"], info["parent_run_id"]))
+    found = children(client, info["experiment_id"], info["parent_run_id"])
+    table = rows(found)
     statuses = [r["status"] for r in table]
     finite = [r["final_loss"] for r in table if math.isfinite(r["final_loss"])]
     finals = {"runs": len(table), **{f"runs_{s}": statuses.count(s) for s in set(statuses)}}
@@ -60,7 +61,8 @@ def record_on_parent(client: MlflowClient, info: dict[str, str],
         if table:
             try:
                 build_report(client, info["experiment_id"], info["parent_run_id"],
-                             folder / REPORT_DIR, title=f"sweep-{info.get('sweep_id', '')}")
+                             folder / REPORT_DIR, title=f"sweep-{info.get('sweep_id', '')}",
+                             found=found)
             except Exception as exc:  # noqa: BLE001 - the sweep's results stand without it
                 print(f"warning: the sweep report was not built: {type(exc).__name__}: {exc}",
                       file=sys.stderr)

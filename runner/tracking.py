@@ -158,7 +158,7 @@ def log_batch(client: MlflowClient, run_id: str, *, metrics: Sequence[Metric] = 
               params: Mapping[str, object] | None = None,
               tags: Mapping[str, object] | None = None) -> None:
     """Log everything in as few requests as MLflow's per-request limits allow."""
-    params_left = [Param(k, _param_text(v)) for k, v in (params or {}).items()]
+    params_left = [Param(k, param_text(v)) for k, v in (params or {}).items()]
     tags_left = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
     metrics_left = list(metrics)
     while params_left or tags_left or metrics_left:
@@ -189,6 +189,7 @@ def end_as_killed(client: MlflowClient, runs: Sequence) -> None:
         client.set_terminated(run.info.run_id, "KILLED")
 
 
-def _param_text(value: object) -> str:
+def param_text(value: object) -> str:
+    """A param's value as MLflow stores it: text, cut to MLflow's length limit."""
     text = str(value)
     return text if len(text) <= 6000 else text[:5997] + "..."

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -60,6 +67,48 @@ class Store:
 
     def history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         return sorted((m.step, m.value) for m in self.client.get_metric_history(run_id, key))
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.5)
+
+
+def postgres_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free loopback port; yields its database URI."""
+    if not all(postgres_bin(b) for b in ("initdb", "pg_ctl", "createdb")):
+        pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql)")
+    # initdb refuses root: as root, run it as the postgres user, in a folder of its own under
+    # /tmp (it cannot enter pytest's root-only tmp_path)
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    folder = Path(tempfile.mkdtemp(prefix="gradlab-pg-"))
+    if as_user:
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", free_port()
+    pg_ctl = [*as_user, postgres_bin("pg_ctl"), "-D", str(data)]
+    try:
+        subprocess.run([*as_user, postgres_bin("initdb"), "-D", str(data), "-U", "gradlab",
+                        "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+        subprocess.run([*pg_ctl, "-l", str(folder / "postgres.log"), "-w", "start", "-o",
+                        f"-p {port} -h 127.0.0.1 -k {folder}"], check=True, capture_output=True)
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        try:
+            subprocess.run([postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
+                            "gradlab", "mlflow"], check=True, capture_output=True)
+            yield f"postgresql://gradlab@127.0.0.1:{port}/mlflow"
+        finally:
+            os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+            wait_until(lambda: not (data / "postmaster.pid").exists(), timeout=60)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ goes away, PostgreSQL. Real engines throughout; each check counts runs through M
 from __future__ import annotations
 
 import contextlib
-import glob
 import importlib
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +21,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import ROOT, MlflowServer, Store, free_port, run_cli
+from tests.conftest import ROOT, MlflowServer, Store, free_port, postgres, run_cli, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -44,13 +42,6 @@ def start_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Pope
             [sys.executable, "-m", "runner", *args], cwd=cwd, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.5)
 
 
 def all_runs(client: MlflowClient) -> list:
@@ -323,41 +314,6 @@ def test_a_server_lost_mid_sweep_fails_visibly_and_resume_completes(tmp_path):
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
-
-def postgres_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-@contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on a free loopback port; yields its database URI."""
-    if not all(postgres_bin(b) for b in ("initdb", "pg_ctl", "createdb")):
-        pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql)")
-    # initdb refuses root: as root, run it as the postgres user, in a folder of its own under
-    # /tmp (it cannot enter pytest's root-only tmp_path)
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    folder = Path(tempfile.mkdtemp(prefix="gradlab-pg-"))
-    if as_user:
-        shutil.chown(folder, "postgres")
-    data, port = folder / "data", free_port()
-    pg_ctl = [*as_user, postgres_bin("pg_ctl"), "-D", str(data)]
-    try:
-        subprocess.run([*as_user, postgres_bin("initdb"), "-D", str(data), "-U", "gradlab",
-                        "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
-        subprocess.run([*pg_ctl, "-l", str(folder / "postgres.log"), "-w", "start", "-o",
-                        f"-p {port} -h 127.0.0.1 -k {folder}"], check=True, capture_output=True)
-        pid = int((data / "postmaster.pid").read_text().split()[0])
-        try:
-            subprocess.run([postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
-                            "gradlab", "mlflow"], check=True, capture_output=True)
-            yield f"postgresql://gradlab@127.0.0.1:{port}/mlflow"
-        finally:
-            os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
-            wait_until(lambda: not (data / "postmaster.pid").exists(), timeout=60)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
 
 def test_a_postgresql_backed_server_holds_a_4_worker_sweep(tmp_path):
     with postgres() as database:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -31,6 +34,14 @@ def assert_same_runs(basic: Store, vectorized: Store, metrics=("loss", "grad_nor
         assert np.allclose(ra["x_final"], rb["x_final"], rtol=1e-12, atol=1e-300), key
         differing = {k for k in a.data.params if a.data.params[k] != b.data.params.get(k)}
         assert differing == {"tracking.uri"}  # the two stores
+        differing = {k for k in a.data.tags if a.data.tags[k] != b.data.tags.get(k)}
+        assert differing == {"sweep_id", "mlflow.parentRunId", "overrides"}
+        assert len(a.data.tags) == len(b.data.tags)
+        assert [o for o in a.data.tags["overrides"].split() if "tracking.uri" not in o] == \
+            [o for o in b.data.tags["overrides"].split() if "tracking.uri" not in o]
+        assert (a.info.status, a.info.run_name) == (b.info.status, b.info.run_name)
+        assert set(a.data.metrics) == set(b.data.metrics)
+        assert same_files(basic, a.info.run_id, vectorized, b.info.run_id)
         for metric in metrics:
             ha, hb = basic.history(a.info.run_id, metric), vectorized.history(b.info.run_id, metric)
             assert [s for s, _ in ha] == [s for s, _ in hb], metric
@@ -38,6 +49,24 @@ def assert_same_runs(basic: Store, vectorized: Store, metrics=("loss", "grad_nor
             assert np.allclose(va, vb, rtol=1e-12, atol=0, equal_nan=True), (key, metric)
         statuses.append(ra["status"])
     return statuses
+
+
+def same_files(left: Store, a: str, right: Store, b: str) -> bool:
+    """The same artifacts, texts equal but for the store's path and wall-clock times."""
+    files = [sorted(x.path for x in store.client.list_artifacts(run)) for store, run in ((left, a), (right, b))]
+    assert files[0] == files[1], files
+    for name in files[0]:
+        texts = [Path(store.client.download_artifacts(run, name, str(store.folder))).read_text()
+                 for store, run in ((left, a), (right, b))]
+        if name == "trajectory.csv":  # every column but wall_time_s
+            texts = [[line.split(",")[:1] + line.split(",")[2:] for line in t.splitlines()]
+                     for t in texts]
+        elif name == "config.yaml":
+            texts = [[line for line in t.splitlines() if "mlflow.db" not in line] for t in texts]
+        elif name == "result.json":
+            texts = [{k: v for k, v in json.loads(t).items() if k != "wall_time_s"} for t in texts]
+        assert texts[0] == texts[1], name
+    return True
 
 
 def twin_stores(tmp_path) -> tuple[Store, Store]:

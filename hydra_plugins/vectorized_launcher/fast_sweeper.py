@@ -25,5 +25,5 @@ class FastSweeper(BasicSweeper):
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         composer = Composer(self.hydra_context, self.config)
-        for idx, overrides in enumerate(batch):
-            composer.compose(list(overrides), idx)
+        for overrides in batch:
+            composer.compose(list(overrides))

@@ -46,6 +46,7 @@ class VectorizedLauncher(Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from runner.app import context
         from runner.batch import Job, run_jobs
+        from runner.callbacks import sweep_info
         from runner.console import bar_line
 
         setup_globals()
@@ -54,35 +55,35 @@ class VectorizedLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         total, start = len(job_overrides), time.perf_counter()
         log.info(f"Launching {total} jobs vectorized")
-        jobs, hydra_nodes = [], []
-        composer = Composer(self.hydra_context, self.config)
-        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            task_cfg, hydra_node = composer.compose(list(overrides), idx)
-            jobs.append(Job(task_cfg, context(task_cfg, hydra_node)))
-            hydra_nodes.append(hydra_node)
-        done = 0
+        jobs, composer, sweep = [], Composer(self.hydra_context, self.config), sweep_info()
+        for overrides in job_overrides:
+            task_cfg, choices = composer.compose(list(overrides))
+            jobs.append(Job(task_cfg, context(task_cfg, choices, overrides, sweep, Path.cwd())))
+        done, shown = 0, 0
 
-        def progress(n: int) -> None:
-            nonlocal done
+        def progress(n: int) -> None:  # a bar on a terminal, else a line every tenth
+            nonlocal done, shown
             done += n
             line = bar_line(done, total, time.perf_counter() - start, "sweep")
             if sys.stderr.isatty():
                 sys.stderr.write("\r" + line + ("\n" if done == total else ""))
-            elif done == total or done % max(1, total // 10) == 0:
+            elif done == total or done * 10 // total > shown * 10 // total:
+                shown = done
                 log.info(line)
 
         results = run_jobs(jobs, max_rows=self.max_rows, memory_mb=self.memory_mb, on_done=progress)
-        return [self._job_return(o, job, node, result)
-                for o, job, node, result in zip(job_overrides, jobs, hydra_nodes, results)]
+        name = str(self.config.hydra.job.name)
+        return [self._job_return(o, job, name, result)
+                for o, job, result in zip(job_overrides, jobs, results)]
 
     @staticmethod
-    def _job_return(overrides, job, hydra_node, result) -> JobReturn:
+    def _job_return(overrides, job, name, result) -> JobReturn:
         if isinstance(result, Exception):
             value = {"status": "failed", "error": str(result)}
         elif isinstance(result, dict):
             value = result
         else:
             value = result.record.result()
-        return JobReturn(overrides=list(overrides), cfg=job.cfg, hydra_cfg=hydra_node,
-                         working_dir=str(Path.cwd()), task_name=hydra_node.job.name,
+        return JobReturn(overrides=list(overrides), cfg=job.cfg, working_dir=str(Path.cwd()),
+                         task_name=name,
                          status=JobStatus.COMPLETED, _return_value=value)

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from runner.plots import pyplot
 from runner.report import history
 from runner.report.curves import convergence
-from runner.report.data import RunData, load_runs
+from runner.report.data import RunData, load_runs, run_data
 from runner.report.groups import Group, group_keys, make_groups
 from runner.report.page import Section, render
 from runner.report.profile import Profile, profile
@@ -65,11 +65,13 @@ class Report:
 
 
 def build(client: MlflowClient, experiment_id: str, parent_run_id: str | None,
-          out: Path, options: Options | None = None, title: str | None = None) -> Report:
-    """Read the runs, draw every figure, write report.html, PNGs, best.md and best.csv."""
+          out: Path, options: Options | None = None, title: str | None = None,
+          found: list | None = None) -> Report:
+    """Read the runs (unless the caller has: `found`, MLflow runs), draw every figure,
+    write report.html, PNGs, best.md and best.csv."""
     options = options or Options()
     clock = _Clock()
-    runs = load_runs(client, experiment_id, parent_run_id)
+    runs = run_data(found) if found is not None else load_runs(client, experiment_id, parent_run_id)
     clock.lap("search")
     keys = group_keys(options.group)
     groups = make_groups(runs, keys)

@@ -66,8 +66,13 @@ def load_runs(client: MlflowClient, experiment_id: str, parent_run_id: str | Non
     Sweep parents themselves (tag role=sweep) are left out.
     """
     query = f"tags.`{PARENT_TAG}` = '{parent_run_id}'" if parent_run_id else ""
+    return run_data(search_all(client, experiment_id, query))
+
+
+def run_data(found: list) -> list[RunData]:
+    """What the report needs of MLflow runs (sweep parents left out), sorted by name."""
     out = []
-    for run in search_all(client, experiment_id, query):
+    for run in found:
         tags = run.data.tags
         if tags.get("role") == "sweep":
             continue

@@ -1,0 +1,103 @@
+"""A run's artifact files, and helper processes that write many runs' files in parallel.
+
+Writing a small run's files (trajectory.csv with every step, config.yaml, result.json)
+takes about 2 ms, most of it formatting floats and creating files. A vectorised sweep has
+hundreds of finished runs at once, so their files are written by helper processes while the
+launching process records the runs in MLflow. This module imports only numpy and pyarrow,
+so a helper starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+TRAJECTORY = "trajectory.csv"
+
+
+@dataclass
+class RunFiles:
+    """Texts by file name, the trajectory table (header, one column a value series, a row a
+    step) and, if plots were asked for, what draws them into a folder."""
+
+    texts: dict[str, str]
+    table: tuple[list[str], np.ndarray] | None = None
+    draw: Callable[[Path], None] | None = None
+
+    def write(self, folder: Path) -> None:
+        write_folder(str(folder), self.texts, self.table)
+        if self.draw is not None:
+            self.draw(folder)
+
+
+def write_folder(folder: str, texts: dict[str, str],
+                 table: tuple[list[str], np.ndarray] | None) -> None:
+    """Create the folder if needed and write the texts and the table (trajectory.csv)."""
+    os.makedirs(folder, exist_ok=True)
+    for name, text in texts.items():
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(text)
+    if table is not None:
+        with open(os.path.join(folder, TRAJECTORY), "wb") as f:
+            f.write(csv_bytes(*table))
+
+
+def csv_bytes(header: Sequence[str], values: np.ndarray) -> bytes:
+    """A CSV: `step` (the row index), then the columns of `values` (rows are steps).
+
+    Each float is written in its shortest form that reads back to the same float64
+    (Arrow's formatting, in C++: 5x faster than Python's "%.17g" on these numbers).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = values.shape[0]
+    columns = [pc.cast(pa.array(np.arange(n)), pa.string())]
+    columns += [pc.cast(pa.array(values[:, j]), pa.string()) for j in range(values.shape[1])]
+    # each line is "step,v1,...,vk" + "\n" + "": the array's data buffer is then the file
+    lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*columns, ","), "", "\n")
+    end = int(np.frombuffer(lines.buffers()[1], dtype=np.int32)[n]) if n else 0
+    body = lines.buffers()[2].to_pybytes()[:end] if n else b""
+    return (",".join(["step", *header]) + "\n").encode() + body
+
+
+def write_folders(items: Sequence[tuple[str, dict[str, str], tuple | None]]) -> None:
+    for item in items:
+        write_folder(*item)
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group: the launching process decides what stops
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class Writers:
+    """Helper processes writing runs' folders (texts and tables; plots stay in-process)."""
+
+    def __init__(self, processes: int = 2) -> None:
+        self.processes = processes
+        self.pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"),
+                                        initializer=_ignore_interrupts)
+
+    def submit(self, items: list[tuple[str, RunFiles]]) -> list[Future]:
+        """Write each (folder, files) pair's texts and table, split among the processes."""
+        work = [(folder, f.texts, f.table) for folder, f in items]
+        size = -(-len(work) // self.processes)
+        return [self.pool.submit(write_folders, work[i:i + size])
+                for i in range(0, len(work), size)]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    def __enter__(self) -> Writers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

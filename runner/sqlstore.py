@@ -1,0 +1,162 @@
+"""Many finished runs in one transaction, for MLflow's SQL tracking stores.
+
+MLflow's client writes a run in several requests, each a session with its own queries
+(create, log_batch, set_terminated: about 30 ms a run on SQLite, nearly all of it ORM
+work). A vectorised sweep has hundreds of finished runs at once; this inserts them with
+one multi-row INSERT per MLflow table, in one transaction, and writes their artifact files
+first, so a run that exists has its files, and a failure leaves no run half-written.
+
+What goes into the rows is exactly what MLflow's own store writes for create_run +
+log_batch + set_terminated (same tables, columns, name tag, user id, metric sanitising and
+de-duplication, latest-metric rule, param and tag validation); the tests read runs written
+both ways back through MlflowClient and compare them. Stores of other kinds (an HTTP
+server, ...) are not SQL: `supports` says so and the caller logs run by run.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import LifecycleStage, Metric, Param, RunStatus, RunTag, SourceType
+from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, MLFLOW_USER
+from mlflow.utils.uri import append_to_uri_path
+from mlflow.utils.validation import _validate_batch_log_data
+from sqlalchemy import insert
+
+from runner.files import RunFiles, Writers
+
+# SQL cannot hold ±inf: MLflow stores the largest finite doubles instead (and NaN as 0)
+_MAX = 1.7976931348623157e308
+
+
+@dataclass
+class FinishedRun:
+    """One run's whole content, written at once."""
+
+    name: str
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: Sequence[Metric]
+    status: str  # MLflow's terminal status: FINISHED, FAILED, KILLED
+    start_ms: int
+    end_ms: int
+    files: RunFiles
+
+
+def supports(client: MlflowClient) -> bool:
+    """Whether the client's store is MLflow's SQL store (sqlite://, postgresql://, ...)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    return isinstance(_store(client), SqlAlchemyStore)
+
+
+def write_runs(client: MlflowClient, experiment_id: str, runs: Sequence[FinishedRun],
+               writers: Writers | None = None) -> list[str]:
+    """Write finished runs (files first, by `writers` where given, then every row in one
+    transaction); their ids.
+
+    Raises MlflowException for content MLflow would refuse (then nothing is recorded)."""
+    from mlflow.store.tracking.dbmodels import models
+
+    store = _store(client)
+    experiment = store.get_experiment(experiment_id)
+    if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise MlflowException(f"experiment {experiment_id} is deleted")
+    ids = [uuid.uuid4().hex for _ in runs]
+    uris = [append_to_uri_path(experiment.artifact_location, i, "artifacts") for i in ids]
+    rows: dict[str, list[dict]] = {"runs": [], "tags": [], "params": [], "metrics": [],
+                                   "latest_metrics": []}  # runs first: the others refer to them
+    for run_id, uri, run in zip(ids, uris, runs):
+        for table, new in _rows(run_id, run, experiment_id, uri).items():
+            rows[table].extend(new)
+    _write_files(uris, runs, writers)
+    tables = {m.__tablename__: m.__table__ for m in (models.SqlRun, models.SqlTag, models.SqlParam,
+                                                     models.SqlMetric, models.SqlLatestMetric)}
+    with store.ManagedSessionMaker(read_only=False) as session:
+        for table, values in rows.items():
+            if values:
+                session.execute(insert(tables[table]), values)
+    return ids
+
+
+def _store(client: MlflowClient):
+    return client._tracking_client.store  # the client's store: no public accessor exists
+
+
+def _rows(run_id: str, run: FinishedRun, experiment_id: str, artifact_uri: str) -> dict:
+    """The run's rows for each MLflow table, as create_run + log_batch + set_terminated
+    would write them."""
+    RunStatus.from_string(run.status)  # raises on a status MLflow does not know
+    tags = {MLFLOW_RUN_NAME: run.name, **run.tags}
+    _, params, tags = _validate_batch_log_data(
+        [], [Param(k, v) for k, v in run.params.items()], [RunTag(k, v) for k, v in tags.items()])
+    metrics = _metric_rows(run_id, run.metrics)
+    return {
+        "runs": [dict(
+            run_uuid=run_id, name=run.name, artifact_uri=artifact_uri,
+            experiment_id=int(experiment_id), source_type=SourceType.to_string(SourceType.UNKNOWN),
+            source_name="", entry_point_name="", user_id=run.tags.get(MLFLOW_USER, "unknown"),
+            status=run.status, start_time=run.start_ms, end_time=run.end_ms, deleted_time=None,
+            source_version="", lifecycle_stage=LifecycleStage.ACTIVE)],
+        "tags": [dict(run_uuid=run_id, key=t.key, value=t.value) for t in tags],
+        "params": [dict(run_uuid=run_id, key=p.key, value=p.value) for p in params],
+        "metrics": metrics,
+        "latest_metrics": list(_latest(metrics).values()),
+    }
+
+
+def _metric_rows(run_id: str, metrics: Sequence[Metric]) -> list[dict]:
+    """Rows as MLflow stores them: NaN as 0 with is_nan, ±inf as ±max double; a metric
+    identical to one already in the list (the table's primary key) is left out."""
+    rows, seen = [], set()
+    for m in metrics:
+        is_nan = math.isnan(m.value)
+        value = 0.0 if is_nan else max(-_MAX, min(_MAX, m.value))
+        key = (m.key, m.timestamp, m.step, value, is_nan)
+        if key not in seen:
+            seen.add(key)
+            rows.append(dict(run_uuid=run_id, key=m.key, value=value, timestamp=m.timestamp,
+                             step=m.step, is_nan=is_nan))
+    return rows
+
+
+def _latest(rows: list[dict]) -> dict[str, dict]:
+    """Each key's latest row: largest step, then timestamp, then (stored) value."""
+    latest: dict[str, dict] = {}
+    for row in rows:
+        best = latest.get(row["key"])
+        if best is None or ((row["step"], row["timestamp"], row["value"])
+                            > (best["step"], best["timestamp"], best["value"])):
+            latest[row["key"]] = row
+    return latest
+
+
+def _write_files(uris: list[str], runs: Sequence[FinishedRun], writers: Writers | None) -> None:
+    """Each run's files into its artifact location: straight into place when local, by the
+    writer processes if given (plots are drawn here); uploaded from a temporary folder
+    otherwise."""
+    repos = [get_artifact_repository(uri) for uri in uris]
+    local = [(repo.artifact_dir, run.files) for repo, run in zip(repos, runs)
+             if isinstance(repo, LocalArtifactRepository)]
+    pending = writers.submit(local) if writers is not None and local else []
+    for repo, run in zip(repos, runs):
+        if not isinstance(repo, LocalArtifactRepository):
+            with tempfile.TemporaryDirectory(prefix="gradlab-") as tmp:
+                run.files.write(Path(tmp))
+                repo.log_artifacts(tmp)
+        elif not pending:
+            run.files.write(Path(repo.artifact_dir))
+        elif run.files.draw is not None:
+            Path(repo.artifact_dir).mkdir(parents=True, exist_ok=True)
+            run.files.draw(Path(repo.artifact_dir))
+    for future in pending:
+        future.result()

@@ -1,0 +1,121 @@
+"""Runs written in one transaction (runner.sqlstore) read back through MlflowClient exactly
+as the same runs logged with MLflow's own client calls: info, params, tags, latest metrics,
+every metric history, artifacts. On SQLite, and on a real PostgreSQL (slow tier)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
+
+from runner import sqlstore
+from runner.files import RunFiles, Writers
+from tests.conftest import postgres
+
+T0 = 1_790_000_000_000  # ms
+
+
+def finished(status: str = "FINISHED", name: str = "quad-autograd-sgd", **params) -> sqlstore.FinishedRun:
+    """A run with what MLflow treats specially: NaN and ±inf values, a duplicate point, ties
+    at the last step broken by timestamp then value, a param over MLflow's length limit."""
+    steps = np.arange(6)
+    loss = [10.0, 2.5, math.nan, math.inf, -math.inf, 1e-300]
+    metrics = [Metric("loss", v, T0 + 10 * s, int(s)) for s, v in zip(steps, loss)]
+    metrics += [Metric("loss", 1e-300, T0 + 50, 5),  # the same point twice
+                Metric("grad_norm", 3.0, T0 + 70, 7), Metric("grad_norm", 2.0, T0 + 80, 7),
+                Metric("grad_norm", 1.0, T0 + 80, 7), Metric("grad_norm", 9.0, T0, 1),
+                Metric("final_loss", 1e-300, T0 + 90, 0)]
+    table = (["wall_time_s", "loss"], np.column_stack([steps * 0.01, loss]))
+    return sqlstore.FinishedRun(
+        name=name, tags={"status": "converged", "config_hash": "0123456789abcdef",
+                         "mlflow.source.name": "runner", "overrides": "optimizer.lr=0.1"},
+        params={"optimizer.lr": "0.1", "objective.diag": "[4.0, 1.0]", "long": "x" * 6500,
+                **params},
+        metrics=metrics, status=status, start_ms=T0, end_ms=T0 + 1234,
+        files=RunFiles({"config.yaml": "optimizer:\n  lr: 0.1\n", "result.json": "{}\n"}, table))
+
+
+def logged_one_by_one(client: MlflowClient, experiment: str, run: sqlstore.FinishedRun,
+                      folder: Path) -> str:
+    """The same run through MLflow's client: create, log_batch, artifacts, terminate."""
+    run_id = client.create_run(experiment, start_time=run.start_ms, tags=run.tags,
+                               run_name=run.name).info.run_id
+    from mlflow.entities import Param
+
+    client.log_batch(run_id, metrics=list(run.metrics),
+                     params=[Param(k, v) for k, v in run.params.items()])
+    run.files.write(folder)
+    client.log_artifacts(run_id, str(folder))
+    client.set_terminated(run_id, run.status, end_time=run.end_ms)
+    return run_id
+
+
+def everything(client: MlflowClient, run_id: str) -> dict:
+    """All a reader can see of a run, without its id."""
+    run = client.get_run(run_id)
+    info = {k: getattr(run.info, k) for k in ("status", "start_time", "end_time", "run_name",
+                                               "lifecycle_stage", "user_id", "experiment_id")}
+    assert run.info.artifact_uri.endswith(f"/{run_id}/artifacts")
+    histories = {key: sorted((m.step, m.timestamp, repr(m.value))
+                             for m in client.get_metric_history(run_id, key))
+                 for key in run.data.metrics}
+    folder = Path(client.download_artifacts(run_id, ""))
+    files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    latest = {k: repr(v) for k, v in run.data.metrics.items()}
+    return {"info": info, "params": run.data.params, "tags": run.data.tags, "latest": latest,
+            "histories": histories, "files": files}
+
+
+def check_same_as_client(uri: str, tmp_path: Path, writers: Writers | None = None) -> None:
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("e", artifact_location=str(tmp_path / "artifacts"))
+    runs = [finished(), finished("FAILED", name="rosenbrock-autograd-adam")]
+    expected = [everything(client, logged_one_by_one(client, experiment, r, tmp_path / f"r{i}"))
+                for i, r in enumerate(runs)]
+    ids = sqlstore.write_runs(client, experiment, runs, writers)
+    assert [everything(client, i) for i in ids] == expected
+    # what MLflow made of the special values, so the comparison above is not vacuous
+    assert expected[0]["latest"]["grad_norm"] == "2.0"  # step 7, latest timestamp, largest value
+    loss = [v for _, _, v in expected[0]["histories"]["loss"]]
+    assert loss[2:] == ["nan", "1.7976931348623157e+308", "-1.7976931348623157e+308", "1e-300"]
+    assert len(expected[0]["params"]["long"]) == 6000  # MLflow cut it to its limit
+    # a search finds them as it finds the others (the report and resume search)
+    found = {r.info.run_id for r in client.search_runs([experiment], "attributes.status = 'FAILED'")}
+    assert ids[1] in found and ids[0] not in found and len(found) == 2
+
+
+def test_a_transaction_writes_what_the_client_calls_write(tmp_path):
+    check_same_as_client(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path)
+
+
+def test_writer_processes_write_the_same_files(tmp_path):
+    with Writers() as writers:
+        check_same_as_client(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path, writers)
+
+
+@pytest.mark.slow
+def test_a_transaction_writes_what_the_client_calls_write_on_postgresql(tmp_path):
+    with postgres() as database:
+        check_same_as_client(database, tmp_path)
+
+
+def test_content_mlflow_refuses_records_nothing(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("e", artifact_location=str(tmp_path / "artifacts"))
+    with pytest.raises(MlflowException, match="Invalid value"):
+        sqlstore.write_runs(client, experiment, [finished(), finished(**{"bad\nkey": "1"})])
+    assert client.search_runs([experiment]) == []
+    assert not (tmp_path / "artifacts").exists()
+    client.delete_experiment(experiment)
+    with pytest.raises(MlflowException, match="deleted"):
+        sqlstore.write_runs(client, experiment, [finished()])
+
+
+def test_only_sql_stores_are_written_in_one_transaction(tmp_path):
+    assert sqlstore.supports(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"))
+    assert not sqlstore.supports(MlflowClient("http://127.0.0.1:9"))  # a server: never asked
