@@ -2,17 +2,22 @@
 
 Each launcher logs every configuration as its own MLflow run to a fresh SQLite store, side
 by side in one go: Hydra's basic launcher (one job after another, in process), the joblib
-launcher (2 worker processes) and the vectorized launcher. The MLflow floor is the time
-MLflow alone takes to record the same runs (same params, tags, metric points and artifact
-files), written directly with MlflowClient and no computation.
+launcher (2 worker processes) and the vectorized launcher. Two floors: the time MLflow
+alone takes to record the same runs (same params, tags, metric points and artifact files)
+with plain MlflowClient calls, and with the vectorized launcher's own writer
+(runner.sqlstore), both with no computation.
 
-    python bench/bench_sweep.py [--seeds 100] [--launchers basic,joblib,vectorized]
+    python bench/bench_sweep.py [--seeds 100] [--launchers basic,joblib,vectorized,benchopt]
+
+benchopt (not a dependency) runs the same grid without MLflow when it is installed: see
+bench/bench_benchopt.py (BENCHOPT=/path/to/benchopt).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,63 +61,110 @@ def count_runs(folder: Path) -> int:
     return len(client.search_runs([exp.experiment_id], max_results=50000))
 
 
-def mlflow_floor(source: Path, folder: Path) -> float:
-    """Replay the vectorized sweep's runs (content read back from its store) into a fresh
-    store with plain MlflowClient calls, timing only the writes."""
+def read_back(source: Path, folder: Path) -> list[tuple]:
+    """Every child run of the vectorized sweep: (params, tags, metrics, artifact folder)."""
     from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric
 
     src = MlflowClient(f"sqlite:///{source / 'mlflow.db'}")
     exp = src.get_experiment_by_name("gradlab")
-    runs = src.search_runs([exp.experiment_id], max_results=50000)
-    payloads = []
-    for run in runs:
-        metrics = [m for key in run.data.metrics for m in src.get_metric_history(run.info.run_id, key)]
+    out = []
+    for run in src.search_runs([exp.experiment_id], max_results=50000):
+        if run.data.tags.get("role") == "sweep":
+            continue
+        metrics = [Metric(m.key, m.value, m.timestamp, m.step) for key in run.data.metrics
+                   for m in src.get_metric_history(run.info.run_id, key)]
         files = Path(src.download_artifacts(run.info.run_id, "", str(folder / "src" / run.info.run_id)))
-        payloads.append((run.data.params, run.data.tags, metrics, files))
-    dst = MlflowClient(f"sqlite:///{folder / 'floor.db'}")
-    experiment = dst.create_experiment("floor")
+        tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+        out.append((run.data.params, tags, metrics, files))
+    return out
+
+
+def client_floor(payloads: list[tuple], folder: Path) -> float:
+    """The runs written with plain MlflowClient calls, as a run logs itself: create_run,
+    log_batch, log_artifacts, set_terminated."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Param
+
+    dst = MlflowClient(f"sqlite:///{folder / 'client.db'}")
+    experiment = dst.create_experiment("floor", artifact_location=str(folder / "client"))
     start = time.perf_counter()
     for params, tags, metrics, files in payloads:
-        run_id = dst.create_run(experiment, tags={k: v for k, v in tags.items()
-                                                 if not k.startswith("mlflow.")}).info.run_id
-        items = [Metric(m.key, m.value, m.timestamp, m.step) for m in metrics]
-        dst.log_batch(run_id, metrics=items[:1000],
-                      params=[Param(k, v) for k, v in params.items()][:100])
-        for i in range(1000, len(items), 1000):
-            dst.log_batch(run_id, metrics=items[i:i + 1000])
+        run_id = dst.create_run(experiment, tags=tags).info.run_id
+        dst.log_batch(run_id, metrics=metrics[:1000], params=[Param(k, v) for k, v in params.items()][:100])
+        for i in range(1000, len(metrics), 1000):
+            dst.log_batch(run_id, metrics=metrics[i:i + 1000])
         dst.log_artifacts(run_id, str(files))
         dst.set_terminated(run_id)
     return time.perf_counter() - start
+
+
+def bulk_floor(payloads: list[tuple], folder: Path) -> float:
+    """The same runs written the way the vectorized launcher writes them (runner.sqlstore:
+    one transaction per 128 runs, files by helper processes), given their files' text."""
+    from mlflow import MlflowClient
+
+    from runner import sqlstore
+    from runner.files import RunFiles, Writers
+
+    dst = MlflowClient(f"sqlite:///{folder / 'bulk.db'}")
+    experiment = dst.create_experiment("floor", artifact_location=str(folder / "bulk"))
+    now = int(time.time() * 1000)
+    runs = [sqlstore.FinishedRun("run", tags, params, metrics, "FINISHED", now, now,
+                                 RunFiles({p.name: p.read_text() for p in files.iterdir()}))
+            for params, tags, metrics, files in payloads]
+    with Writers() as writers:
+        writers.submit([(str(folder / "warm-up"), RunFiles({}))])[0].result()
+        start = time.perf_counter()
+        for i in range(0, len(runs), 128):
+            sqlstore.write_runs(dst, experiment, runs[i:i + 128], writers)
+        return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--launchers", default="basic,joblib,vectorized")
+    parser.add_argument("--launchers", default="basic,joblib,vectorized"
+                        + (",benchopt" if shutil.which(os.environ.get("BENCHOPT", "benchopt")) else ""))
     args = parser.parse_args()
     n = len(LRS) * args.seeds
     times = {}
     with tempfile.TemporaryDirectory() as tmp, inside(tmp):
         for launcher in args.launchers.split(","):
+            if launcher == "benchopt":  # the same grid, no MLflow: see bench/bench_benchopt.py
+                from bench.bench_benchopt import time_grid
+
+                times[launcher], statuses = time_grid(args.seeds)
+                assert statuses.count("done") == n, statuses
+                print(f"{launcher}: {times[launcher]:.1f} s", flush=True)
+                continue
             times[launcher] = run_sweep(Path(tmp) / launcher, launcher, args.seeds, args.steps)
             runs = count_runs(Path(tmp) / launcher)
             assert runs == n + 1, f"{launcher}: {runs} runs, expected {n} + parent"
             print(f"{launcher}: {times[launcher]:.1f} s", flush=True)
+        floors = {}
         if "vectorized" in times:
-            times["MLflow floor"] = mlflow_floor(Path(tmp) / "vectorized", Path(tmp) / "floor")
-    base = times.get("basic")
-    rows = [[name, f"{t:.1f}", f"{n / t:.1f}",
-             f"{base / t:.1f}×" if base else "–",
-             f"{t / times['MLflow floor']:.2f}×" if "MLflow floor" in times else "–"]
-            for name, t in times.items()]
+            payloads = read_back(Path(tmp) / "vectorized", Path(tmp) / "floor")
+            assert len(payloads) == n
+            floors["MLflow floor (client calls)"] = client_floor(payloads, Path(tmp) / "floor")
+            floors["bulk floor (runner.sqlstore)"] = bulk_floor(payloads, Path(tmp) / "floor")
+    base, client, bulk = (times.get("basic"), floors.get("MLflow floor (client calls)"),
+                          floors.get("bulk floor (runner.sqlstore)"))
+    rows = [[name, f"{t:.1f}", f"{n / t:.1f}", f"{base / t:.1f}×" if base else "–",
+             f"{t / client:.2f}×" if client else "–", f"{t / bulk:.2f}×" if bulk else "–"]
+            for name, t in {**times, **floors}.items()]
     write_table("sweep", f"{n:,}-configuration sweep (quad, {len(LRS)} lrs × {args.seeds} seeds, "
                 f"{args.steps} steps), SQLite store, 2 cores",
-                ["launcher", "wall time s", "runs/s", "speed-up over basic", "× MLflow floor"],
-                rows, "Wall time is end to end: the `python -m runner -m ...` process from start "
-                "to exit, MLflow included. The floor writes the same runs' content with plain "
-                "MlflowClient calls and nothing else.")
+                ["launcher", "wall time s", "runs/s", "speed-up over basic", "× MLflow floor",
+                 "× bulk floor"],
+                rows, "Launcher wall time is end to end: the `python -m runner -m ...` process "
+                "from start to exit (imports, a new MLflow database, the sweep's summary and "
+                "report included). The floors time only writing the same runs' content (params, "
+                "tags, metric points, artifact files, read back from the vectorized store) to a "
+                "new store: with plain MlflowClient calls (the MLflow floor), and the way the "
+                "vectorized launcher writes them (runner.sqlstore, one transaction per 128 runs, "
+                "files by helper processes).")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import torch
 from torch import Tensor
 
 from objectives.base import Objective, ObjectiveError
-from objectives.formula import RealAbs, parse
 
 
 class Expression(Objective):
@@ -47,6 +46,8 @@ class Expression(Objective):
         if dim is not None and dim < 1:
             raise ObjectiveError(f"objective.dim must be >= 1, got {dim}")
         size = dim if dim is not None else 0 if x0 is None else torch.as_tensor(x0).numel()
+        from objectives.formula import RealAbs, parse  # SymPy: imported when a formula is used
+
         self.formula = parse(expr, variables=variables, size=size)
         d = len(self.formula.symbols)
         if dim is not None and d != dim:

@@ -34,7 +34,7 @@ from runner.experiment import (
 from runner.files import Writers
 from runner.job import (
     Context, Outcome, execute, finished_run, log_record, record_failure, run_tags)
-from runner.loop import Trace, optimize
+from runner.loop import FAILED, KILLED, Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Record
 
 log = logging.getLogger(__name__)
@@ -82,15 +82,16 @@ def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 10
     pending = list(range(len(jobs)))
     if jobs and jobs[0].cfg.get("resume"):
         pending = skip_finished(jobs, results, on_done)
-    # One writer thread does every MLflow write, in order, while the main thread computes the
-    # next chunk or group; leaving the block waits for the writes, so none is lost.
-    # Helper processes write the runs' files (they stop after the writer thread).
+    # While the main thread computes the next chunk or group, one thread prepares the rows of
+    # finished batches (helper processes write their files) and a writer thread does every
+    # MLflow write, in order. Leaving the block waits for all of it, so nothing is lost.
     with Writers() as files, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer") as writer:
+            ThreadPoolExecutor(1, thread_name_prefix="mlflow-writer") as writer, \
+            ThreadPoolExecutor(1, thread_name_prefix="mlflow-rows") as preparer:
+        logging_ = _Logging(writer, preparer, files, on_done)
         for group in group_jobs([jobs[i] for i in pending]):
             indices = [pending[g] for g in group]
-            futures = run_group([jobs[i] for i in indices], max_rows, memory_mb,
-                                _Counted(writer, on_done), files)
+            futures = run_group([jobs[i] for i in indices], max_rows, memory_mb, logging_)
             for i, future in zip(indices, futures):
                 results[i] = future
     return [_resolve(r) for r in results]
@@ -108,24 +109,34 @@ def _resolve(result):
         return exc
 
 
-class _Counted:
-    """An executor's `submit` that reports each finished task to `on_done` (progress)."""
+class _Logging:
+    """Where runs are logged from: tasks on the writer thread (each reported to `on_done` as
+    it finishes, for progress) and batches of rows, prepared on another thread."""
 
-    def __init__(self, executor: Executor, on_done: Callable[[int], None] | None) -> None:
-        self.executor, self.on_done = executor, on_done
+    def __init__(self, writer: Executor, preparer: Executor, files: Writers | None,
+                 on_done: Callable[[int], None] | None) -> None:
+        self.writer, self.preparer, self.files, self.on_done = writer, preparer, files, on_done
 
     def submit(self, fn, *args, count: int = 1) -> Future:
-        """Run fn(*args); `count` jobs are done when it returns."""
-        future = self.executor.submit(fn, *args)
+        """Run fn(*args) on the writer thread; `count` jobs are done when it returns."""
+        future = self.writer.submit(fn, *args)
         if self.on_done is not None:
             future.add_done_callback(lambda _: self.on_done(count))
         return future
 
+    def rows(self, jobs: Sequence[Job], trace: Trace, rows: Sequence[int], objective: Objective,
+             start_ms: int, status: str | None = None) -> Future:
+        """Log rows of a trace as runs (with `status` if given: an interrupted batch)."""
+        prepared = self.preparer.submit(prepare_rows, jobs, trace, rows, objective, start_ms,
+                                        self.files, status)
+        return self.submit(commit_rows, jobs, prepared, objective, start_ms, count=len(jobs))
 
-def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float, writer: _Counted,
-              files: Writers | None = None) -> list[Future]:
-    """One group: build once, validate each row, step all rows together; each row's logging
-    goes to `writer`. Returns one future per job."""
+
+def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
+              writer: _Logging) -> list[Future]:
+    """One group: build once, validate each row, step all rows together; runs are logged by
+    `writer`. Returns, per job, its future or, for a batched row, (the future of its rows'
+    write, its place there)."""
     out: list[Future | None] = [None] * len(jobs)
     valid, check = [], _OptimizerCheck()
     for i, job in enumerate(jobs):
@@ -156,11 +167,20 @@ def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float, writer: _Cou
     for chunk in chunks(len(rows), max_rows, rows_per_budget(jobs[0].cfg, shared.objective, memory_mb)):
         chunk_jobs = [jobs[rows[c]] for c in chunk]
         start_ms = int(time.time() * 1000)
-        trace = step_batch(shared, chunk_jobs, torch.stack([points[c] for c in chunk]))
+        trace = Trace(len(chunk), chunk_jobs[0].cfg["steps"], shared.objective.minimizer)
+        try:
+            with tracking.interrupts_as_exceptions():
+                step_batch(shared, chunk_jobs, torch.stack([points[c] for c in chunk]), trace)
+        except BaseException as exc:  # keep what was recorded: the rows end KILLED or FAILED
+            if trace.length:
+                killed = isinstance(exc, (tracking.Interrupted, KeyboardInterrupt))
+                writer.rows(chunk_jobs, trace, range(len(chunk)), shared.objective, start_ms,
+                            KILLED if killed else FAILED)
+            raise
         for first in range(0, len(chunk), WRITE_ROWS):
             part = range(first, min(len(chunk), first + WRITE_ROWS))
-            future = writer.submit(log_rows, [chunk_jobs[r] for r in part], trace, part,
-                                   shared.objective, start_ms, files, count=len(part))
+            future = writer.rows([chunk_jobs[r] for r in part], trace, part, shared.objective,
+                                 start_ms)
             for k, r in enumerate(part):
                 out[rows[chunk[r]]] = (future, k)
     return out  # type: ignore[return-value]
@@ -210,27 +230,44 @@ def chunks(n: int, max_rows: int, budget_rows: int) -> Iterator[list[int]]:
         yield list(range(start, min(n, start + size)))
 
 
-def step_batch(shared: Setup, jobs: Sequence[Job], x0: torch.Tensor) -> Trace:
-    """Step all rows at once with per-row hyperparameters (tensors of shape (B, 1))."""
+def step_batch(shared: Setup, jobs: Sequence[Job], x0: torch.Tensor, trace: Trace) -> Trace:
+    """Step all rows at once with per-row hyperparameters (tensors of shape (B, 1)),
+    recording into `trace`."""
     cfg = jobs[0].cfg
     optimizer = build_optimizer(cfg, **hyper_tensors([job.cfg for job in jobs], x0.dtype, x0.device))
     return optimize(shared.objective, shared.gradient, optimizer, x0, steps=cfg["steps"],
                     tol=cfg["tol"], max_loss=cfg["divergence"]["max_loss"], check=shared.check,
-                    keep_points=shared.objective.dim <= MAX_CSV_COORDINATES)
+                    trace=trace, keep_points=shared.objective.dim <= MAX_CSV_COORDINATES)
 
 
-def log_rows(jobs: Sequence[Job], trace: Trace, rows: Sequence[int], objective: Objective,
-             start_ms: int, files: Writers | None = None) -> list[Outcome | Exception]:
-    """Log rows of a trace, each as its own run: all in one transaction on a SQL store;
-    run by run elsewhere, or when the transaction fails (then a bad row fails alone)."""
-    records = [Record.from_trace(trace, row, objective) for row in rows]
+def prepare_rows(jobs: Sequence[Job], trace: Trace, rows: Sequence[int], objective: Objective,
+                 start_ms: int, files: Writers | None,
+                 status: str | None) -> tuple[list[Record], sqlstore.Prepared | None]:
+    """The rows' records and, on a SQL store, their runs made ready to commit in one
+    transaction (files under way); None where they are to be logged run by run."""
+    records = [Record.from_trace(trace, row, objective, status) for row in rows]
     ctx = jobs[0].ctx
     client = tracking.client_for(ctx.uri)
-    if sqlstore.supports(client):
+    if not sqlstore.supports(client):
+        return records, None
+    try:
+        runs = [finished_run(job.cfg, record, objective, start_ms, job.ctx)
+                for job, record in zip(jobs, records)]
+        return records, sqlstore.prepare(client, ctx.experiment_id, runs, files)
+    except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
+        log.warning(f"preparing {len(jobs)} runs at once failed ({tracking.first_line(exc)}); "
+                    "logging them one by one")
+        return records, None
+
+
+def commit_rows(jobs: Sequence[Job], prepared: Future, objective: Objective,
+                start_ms: int) -> list[Outcome | Exception]:
+    """Commit prepared rows in one transaction; if that fails (or there was nothing to
+    commit), log each run by itself, so that a bad row fails alone."""
+    records, batch = prepared.result()
+    if batch is not None:
         try:
-            runs = [finished_run(job.cfg, record, objective, start_ms, job.ctx)
-                    for job, record in zip(jobs, records)]
-            ids = sqlstore.write_runs(client, ctx.experiment_id, runs, files)
+            ids = sqlstore.commit(tracking.client_for(jobs[0].ctx.uri), batch)
             return [Outcome(run_id, record) for run_id, record in zip(ids, records)]
         except Exception as exc:  # noqa: BLE001 - retried run by run, where errors are per run
             log.warning(f"writing {len(jobs)} runs at once failed ({tracking.first_line(exc)}); "

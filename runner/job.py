@@ -25,6 +25,8 @@ from runner.results import MAX_CSV_COORDINATES, Record
 from runner.sqlstore import FinishedRun
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# a run's MLflow status by its own: interrupted or failed; any other outcome is FINISHED
+MLFLOW_STATUS = {KILLED: "KILLED", FAILED: "FAILED"}
 
 
 @dataclass
@@ -135,7 +137,8 @@ def finished_run(cfg: Config, record: Record, objective: Objective, start_ms: in
     return FinishedRun(
         name=ctx.name, tags={**run_tags(cfg, ctx), "status": record.status},
         params={k: tracking.param_text(v) for k, v in flat_params(cfg).items()},
-        metrics=record_metrics(record, start_ms, ctx), status="FINISHED", start_ms=start_ms,
+        metrics=record_metrics(record, start_ms, ctx),
+        status=MLFLOW_STATUS.get(record.status, "FINISHED"), start_ms=start_ms,
         end_ms=int(time.time() * 1000), files=run_files(cfg, record, objective, ctx))
 
 

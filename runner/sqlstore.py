@@ -19,6 +19,7 @@ import math
 import tempfile
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,10 +66,23 @@ def write_runs(client: MlflowClient, experiment_id: str, runs: Sequence[Finished
     transaction); their ids.
 
     Raises MlflowException for content MLflow would refuse (then nothing is recorded)."""
-    from mlflow.store.tracking.dbmodels import models
+    return commit(client, prepare(client, experiment_id, runs, writers))
 
-    store = _store(client)
-    experiment = store.get_experiment(experiment_id)
+
+@dataclass
+class Prepared:
+    """Runs checked and turned into rows, their files written or being written."""
+
+    ids: list[str]
+    rows: dict[str, list[dict]]
+    pending: list[Future]  # the writer processes' work on the files
+
+
+def prepare(client: MlflowClient, experiment_id: str, runs: Sequence[FinishedRun],
+            writers: Writers | None = None) -> Prepared:
+    """The first half of write_runs: check the runs, make their rows, start their files.
+    `commit` does the rest; in between, the caller can prepare the next runs."""
+    experiment = _store(client).get_experiment(experiment_id)
     if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
         raise MlflowException(f"experiment {experiment_id} is deleted")
     ids = [uuid.uuid4().hex for _ in runs]
@@ -78,14 +92,22 @@ def write_runs(client: MlflowClient, experiment_id: str, runs: Sequence[Finished
     for run_id, uri, run in zip(ids, uris, runs):
         for table, new in _rows(run_id, run, experiment_id, uri).items():
             rows[table].extend(new)
-    _write_files(uris, runs, writers)
+    return Prepared(ids, rows, _write_files(uris, runs, writers))
+
+
+def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
+    """Once the files are written, insert every row in one transaction; the runs' ids."""
+    from mlflow.store.tracking.dbmodels import models
+
+    for future in prepared.pending:
+        future.result()
     tables = {m.__tablename__: m.__table__ for m in (models.SqlRun, models.SqlTag, models.SqlParam,
                                                      models.SqlMetric, models.SqlLatestMetric)}
-    with store.ManagedSessionMaker(read_only=False) as session:
-        for table, values in rows.items():
+    with _store(client).ManagedSessionMaker(read_only=False) as session:
+        for table, values in prepared.rows.items():
             if values:
                 session.execute(insert(tables[table]), values)
-    return ids
+    return prepared.ids
 
 
 def _store(client: MlflowClient):
@@ -140,10 +162,11 @@ def _latest(rows: list[dict]) -> dict[str, dict]:
     return latest
 
 
-def _write_files(uris: list[str], runs: Sequence[FinishedRun], writers: Writers | None) -> None:
+def _write_files(uris: list[str], runs: Sequence[FinishedRun],
+                 writers: Writers | None) -> list[Future]:
     """Each run's files into its artifact location: straight into place when local, by the
-    writer processes if given (plots are drawn here); uploaded from a temporary folder
-    otherwise."""
+    writer processes if given (plots are drawn here; returns their futures); uploaded from a
+    temporary folder otherwise."""
     repos = [get_artifact_repository(uri) for uri in uris]
     local = [(repo.artifact_dir, run.files) for repo, run in zip(repos, runs)
              if isinstance(repo, LocalArtifactRepository)]
@@ -158,5 +181,4 @@ def _write_files(uris: list[str], runs: Sequence[FinishedRun], writers: Writers 
         elif run.files.draw is not None:
             Path(repo.artifact_dir).mkdir(parents=True, exist_ok=True)
             run.files.draw(Path(repo.artifact_dir))
-    for future in pending:
-        future.result()
+    return pending

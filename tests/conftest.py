@@ -69,6 +69,16 @@ class Store:
         return sorted((m.step, m.value) for m in self.client.get_metric_history(run_id, key))
 
 
+def start_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    """The CLI in the background, in its own process group (to kill -9 it whole), writing
+    its output to cwd/cli.log."""
+    with open(cwd / "cli.log", "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "runner", *args], cwd=cwd, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 180) -> None:
     deadline = time.time() + timeout
     while not condition():

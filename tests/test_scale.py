@@ -21,7 +21,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import ROOT, MlflowServer, Store, free_port, postgres, run_cli, wait_until
+from tests.conftest import (
+    ROOT, MlflowServer, Store, free_port, postgres, run_cli, start_cli, wait_until)
 
 pytestmark = pytest.mark.slow
 
@@ -32,16 +33,6 @@ JOBLIB = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
 LONG = ("steps=1000000", "artifacts.plots=false")  # minutes: always interrupted first
 PARENT = "mlflow.parentRunId"
 HISTORIES = ("loss", "grad_norm", "suboptimality", "dist_to_opt")  # per step, on quad
-
-
-def start_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
-    """The CLI in the background, in its own process group (to kill -9 it whole), writing
-    its output to cwd/cli.log."""
-    with open(cwd / "cli.log", "w") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "runner", *args], cwd=cwd, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
 def all_runs(client: MlflowClient) -> list:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import Store
+from tests.conftest import Store, start_cli, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -153,3 +155,26 @@ def test_the_fast_sweeper_still_validates_every_job_before_launching(tmp_path, l
     runs = store.runs()
     assert not [r for r in runs if r.data.tags.get("role") != "sweep"]  # no job ran
     assert all(r.info.status != "RUNNING" for r in runs)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_vectorized_sweep_keeps_what_it_computed(tmp_path, sig):
+    store = Store(tmp_path)
+    proc = start_cli("-m", VECTORIZED, "optimizer.lr=0.01,0.02,0.03", "steps=1000000",
+                     "artifacts.plots=false", f"tracking.uri={store.uri}", cwd=tmp_path)
+    log = tmp_path / "cli.log"
+    wait_until(lambda: log.exists() and "Launching 3 jobs vectorized" in log.read_text())
+    time.sleep(3)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=120) == 128 + sig, log.read_text()
+    assert "interrupted" in log.read_text() and "Traceback" not in log.read_text()
+    runs = store.runs()
+    (parent,) = [r for r in runs if r.data.tags.get("role") == "sweep"]
+    rows = [r for r in runs if r is not parent]
+    assert parent.info.status == "KILLED" and len(rows) == 3
+    for run in rows:  # each row ends KILLED with every step it took
+        assert run.info.status == "KILLED" and run.data.tags["status"] == "killed"
+        steps = int(run.data.metrics["steps"])
+        assert 0 < steps < 1_000_000
+        assert store.history(run.info.run_id, "loss")[-1][0] == steps
+        assert store.artifact_json(run.info.run_id)["steps"] == steps

@@ -48,6 +48,7 @@ class VectorizedLauncher(Launcher):
         from runner.batch import Job, run_jobs
         from runner.callbacks import sweep_info
         from runner.console import bar_line
+        from runner.tracking import Interrupted
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
@@ -71,7 +72,13 @@ class VectorizedLauncher(Launcher):
                 shown = done
                 log.info(line)
 
-        results = run_jobs(jobs, max_rows=self.max_rows, memory_mb=self.memory_mb, on_done=progress)
+        try:
+            results = run_jobs(jobs, max_rows=self.max_rows, memory_mb=self.memory_mb,
+                               on_done=progress)
+        except Interrupted as exc:
+            print(f"interrupted ({exc}): the runs being computed were recorded as KILLED",
+                  file=sys.stderr)
+            sys.exit(128 + exc.signum)
         name = str(self.config.hydra.job.name)
         return [self._job_return(o, job, name, result)
                 for o, job, result in zip(job_overrides, jobs, results)]
