@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +34,7 @@ from runner.experiment import (
 )
 from runner.files import Writers
 from runner.job import (
-    Context, Outcome, execute, finished_run, log_record, record_failure, run_tags)
+    MLFLOW_STATUS, Context, Outcome, execute, finished_run, log_record, record_failure, run_tags)
 from runner.loop import FAILED, KILLED, Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Record
 
@@ -116,6 +117,13 @@ class _Logging:
     def __init__(self, writer: Executor, preparer: Executor, files: Writers | None,
                  on_done: Callable[[int], None] | None) -> None:
         self.writer, self.preparer, self.files, self.on_done = writer, preparer, files, on_done
+        self.chunks: deque[list[Future]] = deque()  # the writes of chunks not yet logged
+
+    def wait_for_room(self) -> None:
+        """Before a chunk is computed: wait until at most one earlier chunk is still being
+        logged, so that at most two chunks' traces are held (memory stays bounded)."""
+        while len(self.chunks) > 1:
+            wait(self.chunks.popleft())
 
     def submit(self, fn, *args, count: int = 1) -> Future:
         """Run fn(*args) on the writer thread; `count` jobs are done when it returns."""
@@ -165,6 +173,7 @@ def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
             out[i] = writer.submit(_one_by_one, jobs[i])
         return out  # type: ignore[return-value]
     for chunk in chunks(len(rows), max_rows, rows_per_budget(jobs[0].cfg, shared.objective, memory_mb)):
+        writer.wait_for_room()
         chunk_jobs = [jobs[rows[c]] for c in chunk]
         start_ms = int(time.time() * 1000)
         trace = Trace(len(chunk), chunk_jobs[0].cfg["steps"], shared.objective.minimizer)
@@ -177,12 +186,14 @@ def run_group(jobs: Sequence[Job], max_rows: int, memory_mb: float,
                 writer.rows(chunk_jobs, trace, range(len(chunk)), shared.objective, start_ms,
                             KILLED if killed else FAILED)
             raise
+        writes = []
         for first in range(0, len(chunk), WRITE_ROWS):
             part = range(first, min(len(chunk), first + WRITE_ROWS))
-            future = writer.rows([chunk_jobs[r] for r in part], trace, part, shared.objective,
-                                 start_ms)
+            writes.append(writer.rows([chunk_jobs[r] for r in part], trace, part,
+                                      shared.objective, start_ms))
             for k, r in enumerate(part):
-                out[rows[chunk[r]]] = (future, k)
+                out[rows[chunk[r]]] = (writes[-1], k)
+        writer.chunks.append(writes)
     return out  # type: ignore[return-value]
 
 
@@ -282,6 +293,7 @@ def log_row(job: Job, record: Record, objective: Objective, start_ms: int) -> Ou
                                tags=run_tags(job.cfg, job.ctx)) as run:
             log_record(client, run.run_id, job.cfg, record, objective, start_ms, job.ctx,
                        params=flat_params(job.cfg))
+            run.status = MLFLOW_STATUS.get(record.status, run.status)
         return Outcome(run.run_id, record)
     except Exception as exc:  # noqa: BLE001 - one run's logging failure fails that run only
         return exc

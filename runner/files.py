@@ -89,7 +89,7 @@ class Writers:
     def submit(self, items: list[tuple[str, RunFiles]]) -> list[Future]:
         """Write each (folder, files) pair's texts and table, split among the processes."""
         work = [(folder, f.texts, f.table) for folder, f in items]
-        size = -(-len(work) // self.processes)
+        size = max(1, -(-len(work) // self.processes))
         return [self.pool.submit(write_folders, work[i:i + size])
                 for i in range(0, len(work), size)]
 

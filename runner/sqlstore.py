@@ -99,10 +99,11 @@ def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
     """Once the files are written, insert every row in one transaction; the runs' ids."""
     from mlflow.store.tracking.dbmodels import models
 
-    for future in prepared.pending:
-        future.result()
     tables = {m.__tablename__: m.__table__ for m in (models.SqlRun, models.SqlTag, models.SqlParam,
                                                      models.SqlMetric, models.SqlLatestMetric)}
+    for future in prepared.pending:
+        future.result()
+    # if this fails, files without a run may stay behind: harmless, unlike the reverse
     with _store(client).ManagedSessionMaker(read_only=False) as session:
         for table, values in prepared.rows.items():
             if values:
@@ -162,23 +163,27 @@ def _latest(rows: list[dict]) -> dict[str, dict]:
     return latest
 
 
+def _local_folder(artifact_uri: str) -> str | None:
+    repo = get_artifact_repository(artifact_uri)
+    return repo.artifact_dir if isinstance(repo, LocalArtifactRepository) else None
+
+
 def _write_files(uris: list[str], runs: Sequence[FinishedRun],
                  writers: Writers | None) -> list[Future]:
     """Each run's files into its artifact location: straight into place when local, by the
     writer processes if given (plots are drawn here; returns their futures); uploaded from a
     temporary folder otherwise."""
-    repos = [get_artifact_repository(uri) for uri in uris]
-    local = [(repo.artifact_dir, run.files) for repo, run in zip(repos, runs)
-             if isinstance(repo, LocalArtifactRepository)]
+    folders = [_local_folder(uri) for uri in uris]
+    local = [(folder, run.files) for folder, run in zip(folders, runs) if folder is not None]
     pending = writers.submit(local) if writers is not None and local else []
-    for repo, run in zip(repos, runs):
-        if not isinstance(repo, LocalArtifactRepository):
+    for uri, folder, run in zip(uris, folders, runs):
+        if folder is None:
             with tempfile.TemporaryDirectory(prefix="gradlab-") as tmp:
                 run.files.write(Path(tmp))
-                repo.log_artifacts(tmp)
+                get_artifact_repository(uri).log_artifacts(tmp)
         elif not pending:
-            run.files.write(Path(repo.artifact_dir))
+            run.files.write(Path(folder))
         elif run.files.draw is not None:
-            Path(repo.artifact_dir).mkdir(parents=True, exist_ok=True)
-            run.files.draw(Path(repo.artifact_dir))
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            run.files.draw(Path(folder))
     return pending
