@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +34,15 @@ from runner.experiment import (
 )
 from runner.files import Writers
 from runner.job import (
-    MLFLOW_STATUS, Context, Outcome, execute, finished_run, log_record, record_failure, run_tags)
+    MLFLOW_STATUS,
+    Context,
+    Outcome,
+    execute,
+    finished_run,
+    log_record,
+    record_failure,
+    run_tags,
+)
 from runner.loop import FAILED, KILLED, Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Record
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 import torch
+import yaml
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf._utils import get_omega_conf_dumper
 

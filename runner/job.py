@@ -19,8 +19,8 @@ from objectives import LinearRegression, Objective
 from runner import plots, tracking
 from runner.console import Progress
 from runner.experiment import Config, Setup, build, config_hash, config_yaml, flat_params
-from runner.loop import FAILED, KILLED, Trace, optimize
 from runner.files import RunFiles
+from runner.loop import FAILED, KILLED, Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Record
 from runner.sqlstore import FinishedRun
 

@@ -22,7 +22,15 @@ import yaml
 from mlflow import MlflowClient
 
 from tests.conftest import (
-    ROOT, MlflowServer, Store, free_port, postgres, run_cli, start_cli, wait_until)
+    ROOT,
+    MlflowServer,
+    Store,
+    free_port,
+    postgres,
+    run_cli,
+    start_cli,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -134,9 +134,9 @@ def test_chunked_batches_give_the_same_numbers(tmp_path, bound):
 
 
 def test_rows_per_budget_bounds_a_batch():
-    from objectives import Quadratic
     from omegaconf import OmegaConf
 
+    from objectives import Quadratic
     from runner.batch import chunks, rows_per_budget
 
     cfg = OmegaConf.create({"steps": 999})

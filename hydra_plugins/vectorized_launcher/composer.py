@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -24,11 +24,11 @@ class Composer:
     def __init__(self, hydra_context: HydraContext, config: DictConfig) -> None:
         self.loader, self.config = hydra_context.config_loader, config
         self.parser = OverridesParser.create()
-        self.parsed: Dict[str, Override] = {}
-        self.bases: Dict[tuple, _Base] = {}
-        self.groups: Optional[set] = None
+        self.parsed: dict[str, Override] = {}
+        self.bases: dict[tuple, _Base] = {}
+        self.groups: set | None = None
 
-    def compose(self, overrides: List[str]) -> Tuple[dict, dict]:
+    def compose(self, overrides: list[str]) -> tuple[dict, dict]:
         """(the job's resolved task config as plain dicts, its config group choices)."""
         if self.groups is None:
             return self._full(overrides)
@@ -51,11 +51,11 @@ class Composer:
             (self.parsed[override],) = self.parser.parse_overrides([override])
         return self.parsed[override]
 
-    def _full(self, overrides: List[str]) -> Tuple[dict, dict]:
+    def _full(self, overrides: list[str]) -> tuple[dict, dict]:
         task, choices = self._load(overrides)
         return OmegaConf.to_container(task, resolve=True), choices
 
-    def _load(self, overrides: List[str]) -> Tuple[DictConfig, dict]:
+    def _load(self, overrides: list[str]) -> tuple[DictConfig, dict]:
         cfg = self.loader.load_sweep_config(self.config, overrides)
         choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
         self.groups = set(choices)
@@ -74,9 +74,9 @@ class _Base:
         self.resolved = OmegaConf.to_container(task, resolve=True)
         # interpolations (`t_max: ${steps}`) follow the values: then resolve each job in full
         self.interpolated = OmegaConf.to_container(task, resolve=False) != self.resolved
-        self.checked: Dict[str, Any] = {}
+        self.checked: dict[str, Any] = {}
 
-    def with_values(self, values: List[Override]) -> dict:
+    def with_values(self, values: list[Override]) -> dict:
         if self.interpolated:
             task = copy.deepcopy(self.task)
             for o in values:

@@ -1,7 +1,7 @@
 """`hydra/sweeper=fast`: Hydra's basic sweeper with cheaper validation of each batch."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore

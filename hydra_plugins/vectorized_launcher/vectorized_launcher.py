@@ -6,7 +6,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
@@ -36,8 +35,8 @@ class VectorizedLauncher(Launcher):
 
     def __init__(self, max_rows: int = 4096, memory_mb: float = 1024.0) -> None:
         self.max_rows, self.memory_mb = int(max_rows), float(memory_mb)
-        self.config: Optional[DictConfig] = None
-        self.hydra_context: Optional[HydraContext] = None
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
