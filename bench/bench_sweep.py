@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from bench.common import inside, write_table  # noqa: E402
+from runner.tracking import search_all  # noqa: E402
 
 LRS = [0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.24]
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
@@ -58,7 +59,7 @@ def count_runs(folder: Path) -> int:
 
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
     exp = client.get_experiment_by_name("gradlab")
-    return len(client.search_runs([exp.experiment_id], max_results=50000))
+    return len(search_all(client, exp.experiment_id))
 
 
 def read_back(source: Path, folder: Path) -> list[tuple]:
@@ -69,7 +70,7 @@ def read_back(source: Path, folder: Path) -> list[tuple]:
     src = MlflowClient(f"sqlite:///{source / 'mlflow.db'}")
     exp = src.get_experiment_by_name("gradlab")
     out = []
-    for run in src.search_runs([exp.experiment_id], max_results=50000):
+    for run in search_all(src, exp.experiment_id):
         if run.data.tags.get("role") == "sweep":
             continue
         metrics = [Metric(m.key, m.value, m.timestamp, m.step) for key in run.data.metrics

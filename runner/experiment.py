@@ -110,10 +110,11 @@ def batchable_values(cfg: Config) -> tuple[str, dict[str, object]]:
     Batchable: `seed`, `objective.x0`, numeric optimizer hyperparameters and float schedule
     parameters; everything else must be equal for configurations to share a batch.
     """
-    rest = {k: v for k, v in plain(cfg).items() if k not in ("hydra", "seed")}
+    resolved = plain(cfg)  # once: a DictConfig is resolved anew by each call
+    rest = {k: v for k, v in resolved.items() if k not in ("hydra", "seed")}
     rest["objective"] = {k: v for k, v in rest["objective"].items() if k != "x0"}
-    values: dict[str, object] = {"seed": plain(cfg)["seed"],
-                                 "objective.x0": plain(cfg)["objective"].get("x0")}
+    values: dict[str, object] = {"seed": resolved["seed"],
+                                 "objective.x0": resolved["objective"].get("x0")}
     for group in HYPER_GROUPS:
         node = rest.get(group) or {}
         values.update((f"{group}.{k}", v) for k, v in node.items() if _batchable(group, v))
