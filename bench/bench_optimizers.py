@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from optimizers import make
+from runner.build import instantiate_node
+from runner.config import option
 
 DIM = 10**6
 WARMUP, REPEATS = 3, 60
@@ -47,7 +48,7 @@ def median_ms(steps: dict) -> dict:
 
 
 def own_step(name: str, lr: float, x0: torch.Tensor, grad: torch.Tensor):
-    optimizer = make(name, lr=lr)
+    optimizer = instantiate_node({**option("optimizer", name), "lr": lr}, "optimizer")
     carry = [x0, optimizer.init(x0)]
 
     def step():

@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from bench.common import inside  # noqa: E402
-from runner.report import Options, build, history  # noqa: E402
+from runner.report import Options, build  # noqa: E402
 from runner.report.data import load_runs  # noqa: E402
+from runner.tracking import history  # noqa: E402
 from tests.conftest import MlflowServer  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "report.md"

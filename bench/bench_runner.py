@@ -21,13 +21,18 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
-import runner.schema  # noqa: E402,F401
 from bench.common import inside, write_table  # noqa: E402
 from objectives import Quadratic  # noqa: E402
-from runner import tracking  # noqa: E402
-from runner.experiment import build  # noqa: E402
-from runner.job import Context, execute  # noqa: E402
+from runner.build import build  # noqa: E402
+from runner.config import CONF_DIR, register_schema  # noqa: E402
+from runner.job import execute  # noqa: E402
+from runner.spec import RunSpec  # noqa: E402
+from runner.tracking.client import client_for, experiment_id  # noqa: E402
+from runner.tracking.runs import Context  # noqa: E402
+
+register_schema()
 
 STEPS, X0, LR = 10_000, [1.5, -2.0], 0.01
 OVERRIDES = ["objective=quad", f"objective.x0=[{X0[0]},{X0[1]}]", "gradient=autograd",
@@ -50,13 +55,14 @@ def bare_loop() -> tuple[float, list[float]]:
 
 def runner_run(folder: Path, extra: list[str]) -> tuple[float, float, list[float]]:
     """(loop seconds, end-to-end seconds incl. MLflow and artifacts, x_final)."""
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=OVERRIDES + extra)
+    spec = RunSpec.from_config(OmegaConf.to_container(cfg, resolve=True))
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    ctx = Context(uri, tracking.experiment_id(tracking.client_for(uri), "bench"), name="bench",
-                  max_points=cfg.tracking.max_points)
+    ctx = Context(uri, experiment_id(client_for(uri), "bench"),
+                  max_points=spec.tracking["max_points"])
     start = time.perf_counter()
-    outcome = execute(cfg, ctx, build(cfg))
+    outcome = execute(spec, ctx, build(spec))
     total = time.perf_counter() - start
     return float(outcome.record.wall_time[-1]), total, outcome.record.x_final
 

@@ -105,8 +105,8 @@ def bulk_floor(payloads: list[tuple], folder: Path) -> float:
     one transaction per 128 runs, files by helper processes), given their files' text."""
     from mlflow import MlflowClient
 
-    from runner import sqlstore
-    from runner.files import RunFiles, Writers
+    from runner.tracking import sqlstore
+    from runner.tracking.files import RunFiles, Writers
 
     dst = MlflowClient(f"sqlite:///{folder / 'bulk.db'}")
     experiment = dst.create_experiment("floor", artifact_location=str(folder / "bulk"))

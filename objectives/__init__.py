@@ -15,25 +15,7 @@ from objectives.regression import LinearRegression
 from objectives.rosenbrock import Rosenbrock
 from objectives.softmax import SoftmaxClassifier
 
-OBJECTIVES: dict[str, type[Objective]] = {
-    cls.name: cls
-    for cls in (Quadratic, Rosenbrock, LinearRegression, SoftmaxClassifier, Expression,
-                PythonFunction)
-}
-
-
-def register(cls: type[Objective]) -> type[Objective]:
-    """Add an objective class to the registry (used in error messages and tests)."""
-    OBJECTIVES[cls.name] = cls
-    return cls
-
-
-def objectives_with_analytic_grad() -> list[str]:
-    return sorted(name for name, cls in OBJECTIVES.items() if cls.has_analytic_grad is True)
-
-
 __all__ = [
-    "OBJECTIVES",
     "Analytic",
     "Autograd",
     "ComplexStep",
@@ -47,6 +29,4 @@ __all__ = [
     "Quadratic",
     "Rosenbrock",
     "SoftmaxClassifier",
-    "objectives_with_analytic_grad",
-    "register",
 ]

@@ -18,12 +18,12 @@ class AdagradState(NamedTuple):
 
 
 def adagrad(
-    lr: Hyper = 1e-2,
+    lr: Hyper,
     *,
-    lr_decay: Hyper = 0.0,
-    weight_decay: Hyper = 0.0,
-    initial_accumulator_value: Hyper = 0.0,
-    eps: Hyper = 1e-10,
+    lr_decay: Hyper,
+    weight_decay: Hyper,
+    initial_accumulator_value: Hyper,
+    eps: Hyper,
     maximize: bool = False,
     schedule: Schedule | None = None,
 ) -> Optimizer:

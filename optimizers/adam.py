@@ -16,6 +16,8 @@ class AdamState(NamedTuple):
     exp_avg: Tensor
     exp_avg_sq: Tensor
     max_exp_avg_sq: Tensor | None
+    b1_power: Hyper = 1.0  # β₁ᵗ and β₂ᵗ, kept as running products (see below)
+    b2_power: Hyper = 1.0
 
 
 def add_scaled(x: Tensor, y: Tensor, alpha: Hyper) -> Tensor:
@@ -28,13 +30,13 @@ def add_scaled(x: Tensor, y: Tensor, alpha: Hyper) -> Tensor:
 
 
 def adam(
-    lr: Hyper = 1e-3,
+    lr: Hyper,
     *,
-    b1: Hyper = 0.9,
-    b2: Hyper = 0.999,
-    eps: Hyper = 1e-8,
-    weight_decay: Hyper = 0.0,
-    amsgrad: bool = False,
+    b1: Hyper,
+    b2: Hyper,
+    eps: Hyper,
+    weight_decay: Hyper,
+    amsgrad: bool,
     maximize: bool = False,
     decoupled_weight_decay: bool = False,
     schedule: Schedule | None = None,
@@ -77,17 +79,26 @@ def adam(
         exp_avg = torch.lerp(state.exp_avg, g, one_minus_b1)
         exp_avg_sq = torch.addcmul(state.exp_avg_sq * b2, one_minus_b2 * g, g)
         max_sq = torch.maximum(state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
-        bias_correction1 = 1 - b1**step
-        bias_correction2_sqrt = (1 - b2**step) ** 0.5
+        b1_power = _beta_power(b1, step, state.b1_power)
+        b2_power = _beta_power(b2, step, state.b2_power)
+        bias_correction1 = 1 - b1_power
+        bias_correction2_sqrt = (1 - b2_power) ** 0.5
         denom = (max_sq if amsgrad else exp_avg_sq).sqrt() / bias_correction2_sqrt + eps
         new = torch.addcdiv(params, -(lr_t / bias_correction1) * exp_avg, denom)
-        return new, AdamState(step, exp_avg, exp_avg_sq, max_sq)
+        return new, AdamState(step, exp_avg, exp_avg_sq, max_sq, b1_power, b2_power)
 
     hyper = dict(lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                  maximize=maximize)
     return Optimizer("adamw" if decoupled_weight_decay else "adam", init, update, hyper)
 
 
-def adamw(lr: Hyper = 1e-3, *, weight_decay: Hyper = 1e-2, **kwargs) -> Optimizer:
+def _beta_power(beta: Hyper, step: int, previous: Hyper) -> Hyper:
+    """βᵗ: Python's pow for a float β, as torch.optim computes it; for per-row tensors the
+    running product βᵗ⁻¹·β, exactly rounded and so the same bits in every row of any batch
+    (torch's pow rounds differently in its vectorised loop and its scalar tail)."""
+    return beta**step if not isinstance(beta, Tensor) else previous * beta
+
+
+def adamw(lr: Hyper, *, weight_decay: Hyper, **kwargs) -> Optimizer:
     """Adam with decoupled weight decay, as torch.optim.AdamW; Loshchilov & Hutter, ICLR 2019."""
     return adam(lr, weight_decay=weight_decay, decoupled_weight_decay=True, **kwargs)

@@ -54,6 +54,26 @@ def check_hyper(name: str, value: Hyper, *, low: float = 0.0, high: float | None
     return value
 
 
+def power(base: Hyper, n: int) -> Hyper:
+    """base**n for an integer n ≥ 0, the same to the last bit for every row of a batch.
+
+    torch's `pow` rounds differently in its vectorised loop and its scalar tail, so a row's
+    βᵗ would depend on the batch's size and the row's place in it. For tensors this takes
+    products by binary exponentiation instead (each product exactly rounded; within
+    about log₂(n) ulp of the exact power); Python floats use Python's pow.
+    """
+    if not isinstance(base, Tensor):
+        return base**n
+    result, square = torch.ones_like(base), base
+    while n:
+        if n & 1:
+            result = result * square
+        n >>= 1
+        if n:
+            square = square * square
+    return result
+
+
 def is_zero(value: Hyper) -> bool:
     """True when a hyperparameter is zero everywhere (lets a rule skip a term, as torch does)."""
     return not bool(torch.as_tensor(value).ne(0).any())

@@ -20,13 +20,13 @@ class RMSpropState(NamedTuple):
 
 
 def rmsprop(
-    lr: Hyper = 1e-2,
+    lr: Hyper,
     *,
-    alpha: Hyper = 0.99,
-    eps: Hyper = 1e-8,
-    weight_decay: Hyper = 0.0,
-    momentum: Hyper = 0.0,
-    centered: bool = False,
+    alpha: Hyper,
+    eps: Hyper,
+    weight_decay: Hyper,
+    momentum: Hyper,
+    centered: bool,
     maximize: bool = False,
     schedule: Schedule | None = None,
 ) -> Optimizer:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import math
 
-from optimizers.base import Hyper, OptimizerError, Schedule, check_hyper
-
-SCHEDULES = ("constant", "exponential", "step", "cosine")
+from optimizers.base import Hyper, OptimizerError, Schedule, check_hyper, power
 
 
 def constant() -> Schedule:
@@ -19,32 +17,24 @@ def constant() -> Schedule:
     return lambda lr, step: lr
 
 
-def exponential(gamma: Hyper = 0.99) -> Schedule:
+def exponential(gamma: Hyper) -> Schedule:
     """lr_t = lr · γ^t (torch.optim.lr_scheduler.ExponentialLR)."""
     check_hyper("schedule.gamma", gamma, open_low=True, high=1.0)
-    return lambda lr, step: lr * gamma**step
+    return lambda lr, step: lr * power(gamma, step)
 
 
-def step_decay(step_size: int = 100, gamma: Hyper = 0.1) -> Schedule:
+def step_decay(step_size: int, gamma: Hyper) -> Schedule:
     """lr_t = lr · γ^⌊t / step_size⌋ (torch.optim.lr_scheduler.StepLR)."""
     if int(step_size) < 1:
         raise OptimizerError(f"schedule.step_size must be >= 1, got {step_size}")
     check_hyper("schedule.gamma", gamma, open_low=True, high=1.0)
-    return lambda lr, step: lr * gamma ** (step // int(step_size))
+    return lambda lr, step: lr * power(gamma, step // int(step_size))
 
 
-def cosine(t_max: int = 1000, eta_min: Hyper = 0.0) -> Schedule:
+def cosine(t_max: int, eta_min: Hyper) -> Schedule:
     """lr_t = η_min + (lr − η_min)(1 + cos(π t / T_max)) / 2 (CosineAnnealingLR, closed form)."""
     if int(t_max) < 1:
         raise OptimizerError(f"schedule.t_max must be >= 1, got {t_max}")
     check_hyper("schedule.eta_min", eta_min)
     return lambda lr, step: eta_min + (lr - eta_min) * (1 + math.cos(math.pi * step / t_max)) / 2
 
-
-def make(name: str = "constant", **params) -> Schedule:
-    """Build a schedule by name; unknown names are a clear error."""
-    factories = {"constant": constant, "exponential": exponential, "step": step_decay,
-                 "cosine": cosine}
-    if name not in factories:
-        raise OptimizerError(f"unknown schedule '{name}'; choose one of {', '.join(SCHEDULES)}")
-    return factories[name](**params)

@@ -16,12 +16,12 @@ class SGDState(NamedTuple):
 
 
 def sgd(
-    lr: Hyper = 0.01,
+    lr: Hyper,
     *,
-    momentum: Hyper = 0.0,
-    dampening: Hyper = 0.0,
-    nesterov: bool = False,
-    weight_decay: Hyper = 0.0,
+    momentum: Hyper,
+    dampening: Hyper,
+    nesterov: bool,
+    weight_decay: Hyper,
     maximize: bool = False,
     schedule: Schedule | None = None,
 ) -> Optimizer:
@@ -62,11 +62,14 @@ def sgd(
     return Optimizer("sgd", init, update, hyper)
 
 
-def heavy_ball(lr: Hyper = 0.01, *, momentum: Hyper = 0.9, **kwargs) -> Optimizer:
+def heavy_ball(lr: Hyper, *, momentum: Hyper, dampening: Hyper, weight_decay: Hyper,
+               **kwargs) -> Optimizer:
     """SGD with (heavy-ball) momentum; Polyak, USSR Comp. Math. 4(5), 1964."""
-    return sgd(lr, momentum=momentum, **kwargs)
+    return sgd(lr, momentum=momentum, dampening=dampening, nesterov=False,
+               weight_decay=weight_decay, **kwargs)
 
 
-def nesterov(lr: Hyper = 0.01, *, momentum: Hyper = 0.9, **kwargs) -> Optimizer:
-    """SGD with Nesterov momentum; Nesterov 1983, in Sutskever et al.'s form."""
-    return sgd(lr, momentum=momentum, nesterov=True, **kwargs)
+def nesterov(lr: Hyper, *, momentum: Hyper, weight_decay: Hyper, **kwargs) -> Optimizer:
+    """SGD with Nesterov momentum (no dampening); Nesterov 1983, in Sutskever et al.'s form."""
+    return sgd(lr, momentum=momentum, dampening=0.0, nesterov=True, weight_decay=weight_decay,
+               **kwargs)

@@ -46,7 +46,7 @@ def needs_closure(cls: type[torch.optim.Optimizer]) -> bool:
     return param is not None and param.default is inspect.Parameter.empty
 
 
-def torch_optimizer(cls: str, lr: Hyper = 1e-3, *, schedule: Schedule | None = None,
+def torch_optimizer(cls: str, lr: Hyper, *, schedule: Schedule | None = None,
                     **kwargs: Any) -> Optimizer:
     """Drive `cls` (an import path) with learning rate η_t = schedule(lr, t) and `kwargs`.
 
@@ -94,12 +94,12 @@ def _set_grad(closure: Closure, param: Tensor) -> Tensor:
     return value.sum()
 
 
-def lbfgs(lr: Hyper = 1, *, line_search_fn: str | None = "strong_wolfe",
-          **kwargs: Any) -> Optimizer:
+def lbfgs(lr: Hyper, *, line_search_fn: str | None, **kwargs: Any) -> Optimizer:
     """L-BFGS, as torch.optim.LBFGS; Liu & Nocedal, Math. Programming 45, 1989.
 
-    Departure from torch's defaults: the strong-Wolfe line search is on (torch has none),
-    since a fixed unit step diverges on curved valleys such as Rosenbrock's.
+    Departure from torch's defaults (conf/optimizer/lbfgs.yaml): the strong-Wolfe line
+    search is on (torch has none), since a fixed unit step diverges on curved valleys such as
+    Rosenbrock's.
     """
     built = torch_optimizer("torch.optim.LBFGS", lr, line_search_fn=line_search_fn, **kwargs)
     return replace(built, name="lbfgs")

@@ -1,11 +1,12 @@
-"""Console output: a progress bar for runs that take more than a moment, and summaries."""
+"""Console output, one printer for all of it: a run's progress bar, a sweep's progress, and
+the one-line summary of a run."""
 
 from __future__ import annotations
 
 import sys
 import time
 
-# a bar appears only once a run has taken this long, and only on a terminal
+# a run's bar appears only once it has taken this long, and only on a terminal
 DELAY_S = 1.0
 
 
@@ -15,7 +16,7 @@ class Progress:
     def __init__(self, total: int, label: str, stream=None) -> None:
         self.total, self.label = max(int(total), 1), label
         self.stream = stream or sys.stderr
-        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled = is_terminal(self.stream)
         self.start = self.shown = 0.0
 
     def __enter__(self) -> Progress:
@@ -36,6 +37,28 @@ class Progress:
         if self.enabled and self.shown:
             self.stream.write("\r" + " " * 100 + "\r")
             self.stream.flush()
+
+
+def sweep_progress(done: int, total: int | None, elapsed: float, last: str,
+                   stream=None) -> None:
+    """A sweep's progress after its `done`-th job: on a terminal a bar redrawn in place,
+    else a line at each tenth of the sweep (and each job of a sweep of ten or fewer).
+    Stateless, so jobs finishing in other processes can call it too."""
+    stream = stream or sys.stderr
+    if total:
+        line = f"{bar_line(done, total, elapsed, 'sweep')}  last: {last}"
+        due = done * 10 // total != (done - 1) * 10 // total
+    else:
+        line, due = f"sweep: {done} jobs done, {elapsed:.1f} s  last: {last}", True
+    if is_terminal(stream):
+        stream.write("\r" + line + ("\n" if done == total else ""))
+    elif due or done == total:
+        stream.write(line + "\n")
+    stream.flush()
+
+
+def is_terminal(stream) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def bar_line(done: int, total: int, elapsed: float, label: str, width: int = 30) -> str:

@@ -17,8 +17,8 @@ from torch import Tensor
 
 from objectives import GradientMethod, Objective
 from optimizers.base import Optimizer, select
+from runner.constants import CONVERGED, DIVERGED, MAX_STEPS
 
-CONVERGED, MAX_STEPS, DIVERGED, FAILED, KILLED = "converged", "max_steps", "diverged", "failed", "killed"
 # Below this many numbers per batch, torch's intra-op threads cost more than they save: on 2
 # loaded cores a (1000, 2) batch ran 18x slower with 2 threads than with 1.
 SMALL_BATCH = 1 << 16

@@ -9,17 +9,8 @@ import numpy as np
 import torch
 
 from objectives import LinearRegression, Objective
+from runner.headless import pyplot
 from runner.results import Record
-
-
-def pyplot():
-    """matplotlib's pyplot on the headless Agg backend, imported only when a plot is made."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def loss_curve(record: Record, title: str, path: Path) -> None:

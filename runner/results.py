@@ -1,4 +1,5 @@
-"""One configuration's outcome, read out of a (possibly batched) Trace, and its files."""
+"""One configuration's outcome: its Record, read out of a (possibly batched) Trace, and the
+Outcome every launcher's jobs end in."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from objectives import Objective
+from runner.constants import FAILED, STATUS_TAG
 from runner.loop import Trace
 
 # trajectory.csv carries the coordinates when the dimension is at most this
@@ -117,3 +119,31 @@ def _json_number(value: float) -> float | str:
     """JSON has no inf/nan: write them as strings, keep every digit of finite values."""
     value = float(value)
     return value if math.isfinite(value) else str(value)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A job's end: its run (None if none could be recorded), the record of what it
+    computed (None if nothing was), and the result returned to Hydra."""
+
+    run_id: str | None
+    result: dict
+    record: Record | None = None
+
+    @classmethod
+    def of(cls, run_id: str, record: Record) -> Outcome:
+        return cls(run_id, record.result(), record)
+
+    @classmethod
+    def failure(cls, message: str, run_id: str | None = None) -> Outcome:
+        return cls(run_id, {"status": FAILED, "error": message})
+
+    @classmethod
+    def skipped(cls, run) -> Outcome:
+        """A configuration found already finished (resume): that run's result."""
+        return cls(run.info.run_id, {**run.data.metrics, "status": run.data.tags.get(STATUS_TAG),
+                                     "skipped": True, "run_id": run.info.run_id})
+
+    @property
+    def status(self) -> str:
+        return self.result.get("status", FAILED)

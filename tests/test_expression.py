@@ -8,7 +8,7 @@ from torch.func import vmap
 
 from objectives import Analytic, Autograd, ComplexStep, FiniteDifference, ObjectiveError
 from objectives.expression import Expression
-from optimizers.sgd import sgd
+from tests.configs import optimizer
 
 METHODS = {
     "autograd": Autograd(),
@@ -115,12 +115,12 @@ def test_sgd_on_two_variable_bowl():
 
 
 def final_point(objective, method, *, lr, steps):
-    optimizer = sgd(lr)
+    sgd = optimizer("sgd", lr=lr)
     x = objective.initial_point()
-    state = optimizer.init(x)
+    state = sgd.init(x)
     for _ in range(steps):
         _, grad = method(objective, x)
-        x, state = optimizer.update(grad, state, x)
+        x, state = sgd.update(grad, state, x)
     return x
 
 

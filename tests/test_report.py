@@ -22,11 +22,13 @@ from objectives import Autograd, LinearRegression, Quadratic
 from optimizers.sgd import sgd
 from runner import plots
 from runner.loop import optimize
-from runner.report import Options, build, history
-from runner.report.data import History, RunData, varying
+from runner.report import Options, build
+from runner.report.data import RunData, varying
 from runner.report.groups import band
 from runner.report.profile import profile
 from runner.results import Record
+from runner.tracking import history
+from runner.tracking.history import History
 from tests.conftest import MlflowServer, Store, run_cli
 
 # quad is 4x₁² + x₂² (L = 8): sgd diverges for lr > 2/8, so lr = 0.3 diverges and 0.001
@@ -43,7 +45,8 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 def record_of(objective, lr: float, x0: list[float], steps: int, momentum: float = 0.0) -> Record:
     x = torch.tensor(x0, dtype=torch.float64)
-    trace = optimize(objective, Autograd(), sgd(lr=lr, momentum=momentum), x[None],
+    rule = sgd(lr=lr, momentum=momentum, dampening=0.0, nesterov=False, weight_decay=0.0)
+    trace = optimize(objective, Autograd(), rule, x[None],
                      steps=steps, keep_points=True)
     return Record.from_trace(trace, 0, objective)
 
@@ -355,7 +358,7 @@ def test_mlflow_ui_shows_the_sweep_and_a_run_chart(chromium, tmp_path):
 def test_a_sweep_prints_its_progress(store):
     proc = store.run("-m", "optimizer=sgd,momentum", "optimizer.lr=0.01,0.3", "steps=60",
                      "artifacts.plots=false",
-                     "++hydra.callbacks.progress._target_=runner.progress.SweepProgress")
+                     "++hydra.callbacks.progress._target_=runner.sweep.progress.SweepProgress")
     lines = [line for line in proc.stderr.splitlines() if line.startswith("sweep [")]
     assert [re.search(r"\] (\d+/\d+) ", line).group(1) for line in lines] == [
         "1/4", "2/4", "3/4", "4/4"]

@@ -214,7 +214,7 @@ def test_only_an_optimizing_sweeper_gets_a_number(sweeper, result, expected):
         cfg = compose("config", [f"hydra/sweeper={sweeper}"], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     try:
-        assert sweep_value(cfg, result) == (result if expected is None else expected)
+        assert sweep_value(result, cfg.sweep_metric) == (result if expected is None else expected)
     finally:
         HydraConfig.instance().cfg = None
 

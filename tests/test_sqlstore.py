@@ -13,8 +13,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
-from runner import sqlstore
-from runner.files import RunFiles, Writers
+from runner.tracking import sqlstore
+from runner.tracking.files import RunFiles, Writers
 from tests.conftest import postgres
 
 T0 = 1_790_000_000_000  # ms
@@ -119,3 +119,42 @@ def test_content_mlflow_refuses_records_nothing(tmp_path):
 def test_only_sql_stores_are_written_in_one_transaction(tmp_path):
     assert sqlstore.supports(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"))
     assert not sqlstore.supports(MlflowClient("http://127.0.0.1:9"))  # a server: never asked
+
+
+def test_an_unknown_schema_revision_is_not_written_in_bulk_but_run_by_run(tmp_path, caplog):
+    """A database at a schema revision the bulk writer was not tested against (as a newer
+    MLflow would leave it): a vectorised batch falls back to the public client, says so once,
+    and every run is complete."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+    from sqlalchemy import create_engine, text
+
+    from runner.config import CONF_DIR, register_schema
+    from runner.job import context
+    from runner.spec import RunSpec
+    from runner.sweep.batch import run_jobs
+
+    register_schema()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfgs = [compose("config", [f"optimizer.lr={lr}", "steps=30", f"tracking.uri={uri}",
+                                   "artifacts.plots=false"]) for lr in (0.01, 0.1, 0.2)]
+    specs = [RunSpec.from_config(OmegaConf.to_container(c, resolve=True)) for c in cfgs]
+    jobs = [(spec, context(spec, None, tmp_path)) for spec in specs]  # creates the store
+    client = jobs[0][1].client
+    assert sqlstore.supports(client)
+    with create_engine(uri).begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'fffffffffff0'"))
+    with caplog.at_level("WARNING"):
+        outcomes = run_jobs(jobs, on_done=None) + run_jobs(jobs, on_done=None)
+    warnings = [r for r in caplog.records if "fffffffffff0" in r.getMessage()]
+    assert len(warnings) == 1 and "one by one" in warnings[0].getMessage()
+    runs = client.search_runs([jobs[0][1].experiment_id])
+    assert len(runs) == len(outcomes) == 6 and {o.run_id for o in outcomes} == {
+        r.info.run_id for r in runs}
+    for run in runs:  # complete: status, params, metric histories, artifacts
+        assert run.info.status == "FINISHED" and run.data.tags["status"] == "max_steps"
+        assert run.data.params["steps"] == "30" and run.data.metrics["steps"] == 30
+        assert len(client.get_metric_history(run.info.run_id, "loss")) == 31
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config.yaml", "result.json", "trajectory.csv"} <= names

@@ -134,13 +134,10 @@ def test_chunked_batches_give_the_same_numbers(tmp_path, bound):
 
 
 def test_rows_per_budget_bounds_a_batch():
-    from omegaconf import OmegaConf
-
     from objectives import Quadratic
-    from runner.batch import chunks, rows_per_budget
+    from runner.sweep.batch import chunks, rows_per_budget
 
-    cfg = OmegaConf.create({"steps": 999})
-    rows = rows_per_budget(cfg, Quadratic(), memory_mb=1.0)
+    rows = rows_per_budget(999, Quadratic(), memory_mb=1.0)
     # 1000 steps × (f, ‖∇f‖, spare + 2 coordinates) × 8 bytes + the row's own state
     assert rows == 2**20 // (1000 * 5 * 8 + 8 * 2 * 8)
     assert [len(c) for c in chunks(10, max_rows=4, budget_rows=rows)] == [4, 4, 2]

@@ -3,10 +3,12 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
 
-from hydra_plugins.vectorized_launcher.composer import Composer
+from runner.sweep.composer import Composer
+from runner.sweep.hydra_private import basic_sweeper
+
+BasicSweeper, BasicSweeperConf = basic_sweeper()
 
 
 @dataclass

@@ -6,10 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlflow.exceptions import MlflowException
-
 from runner.report.build import Options, build
-from runner.tracking import client_for
+from runner.tracking.client import StoreError, client_for
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.parent:
         try:
             parent = client.get_run(args.parent)
-        except MlflowException:
+        except StoreError:
             print(f"error: no run with id '{args.parent}' at {args.uri}", file=sys.stderr)
             return 2
         experiment_id, title = parent.info.experiment_id, parent.info.run_name

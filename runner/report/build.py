@@ -9,10 +9,7 @@ from datetime import datetime, timezone
 from io import BytesIO
 from pathlib import Path
 
-from mlflow import MlflowClient
-
-from runner.plots import pyplot
-from runner.report import history
+from runner.headless import pyplot
 from runner.report.curves import convergence
 from runner.report.data import RunData, load_runs, run_data
 from runner.report.groups import Group, group_keys, make_groups
@@ -20,6 +17,7 @@ from runner.report.page import Section, render
 from runner.report.profile import Profile, profile
 from runner.report.stability import StabilityMap, axes_for, stability
 from runner.report.tables import best_rows, markdown, write_csv
+from runner.tracking import history
 
 HELP = {
     "convergence": "One curve per group: the median over seeds of the group's best configuration "
@@ -64,7 +62,7 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def build(client: MlflowClient, experiment_id: str, parent_run_id: str | None,
+def build(client, experiment_id: str, parent_run_id: str | None,
           out: Path, options: Options | None = None, title: str | None = None,
           found: list | None = None) -> Report:
     """Read the runs (unless the caller has: `found`, MLflow runs), draw every figure,
@@ -95,7 +93,7 @@ def build(client: MlflowClient, experiment_id: str, parent_run_id: str | None,
     return report
 
 
-def read_histories(client: MlflowClient, runs: list[RunData], method: str = "auto") -> None:
+def read_histories(client, runs: list[RunData], method: str = "auto") -> None:
     """Attach to each run the history of its metric (`RunData.key`), read in bulk."""
     by_id = {r.run_id: r for r in runs}
     for key in sorted({r.key for r in runs}):

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from runner.plots import pyplot
+from runner.headless import pyplot
 from runner.report.data import RunData
 from runner.report.groups import Band, Group, band
 

@@ -6,25 +6,12 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
-from mlflow import MlflowClient
+from runner.constants import BAD, PARENT_TAG, ROLE_TAG, STATUS_TAG, SWEEP_ROLE, UNHASHED
+from runner.tracking.client import search_all
+from runner.tracking.history import History
 
-from runner.experiment import UNHASHED
-from runner.tracking import search_all
-
-PARENT_TAG = "mlflow.parentRunId"
 # the replicate key: runs that differ only in it are one configuration
 SEED = "seed"
-BAD = ("diverged", "failed")
-
-
-@dataclass
-class History:
-    """One metric's history: steps, values and seconds since step 0 (from the timestamps)."""
-
-    steps: np.ndarray
-    values: np.ndarray
-    seconds: np.ndarray
 
 
 @dataclass
@@ -59,7 +46,7 @@ class RunData:
         return self.status in BAD
 
 
-def load_runs(client: MlflowClient, experiment_id: str, parent_run_id: str | None = None
+def load_runs(client, experiment_id: str, parent_run_id: str | None = None
               ) -> list[RunData]:
     """The runs of a sweep (children of `parent_run_id`) or of a whole experiment.
 
@@ -74,10 +61,10 @@ def run_data(found: list) -> list[RunData]:
     out = []
     for run in found:
         tags = run.data.tags
-        if tags.get("role") == "sweep":
+        if tags.get(ROLE_TAG) == SWEEP_ROLE:
             continue
         out.append(RunData(run.info.run_id, run.info.run_name or run.info.run_id[:8],
-                           tags.get("status", run.info.status.lower()), dict(run.data.params),
+                           tags.get(STATUS_TAG, run.info.status.lower()), dict(run.data.params),
                            dict(tags), dict(run.data.metrics)))
     return sorted(out, key=lambda r: (r.name, r.run_id))
 

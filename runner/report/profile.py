@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runner.plots import pyplot
+from runner.headless import pyplot
 from runner.report.data import SEED, RunData, varying_within
 
 MAX_SOLVERS = 10

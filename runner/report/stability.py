@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runner.plots import pyplot
+from runner.headless import pyplot
 from runner.report.curves import MAX_PANELS
 from runner.report.data import SEED, RunData, number, sort_values, varying
 

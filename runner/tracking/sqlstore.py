@@ -10,11 +10,14 @@ What goes into the rows is exactly what MLflow's own store writes for create_run
 log_batch + set_terminated (same tables, columns, name tag, user id, metric sanitising and
 de-duplication, latest-metric rule, param and tag validation); the tests read runs written
 both ways back through MlflowClient and compare them. Stores of other kinds (an HTTP
-server, ...) are not SQL: `supports` says so and the caller logs run by run.
+server, ...) are not SQL, and a SQL store whose schema revision the rows were not tested
+against is not written to either: `supports` says so (the latter once, as a warning) and
+the caller logs run by run through the public client.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 import uuid
@@ -30,10 +33,12 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, MLFLOW_USER
 from mlflow.utils.uri import append_to_uri_path
-from mlflow.utils.validation import _validate_batch_log_data
 from sqlalchemy import insert
 
-from runner.files import RunFiles, Writers
+from runner.tracking import mlflow_private
+from runner.tracking.files import RunFiles, Writers
+
+log = logging.getLogger(__name__)
 
 # SQL cannot hold ±inf: MLflow stores the largest finite doubles instead (and NaN as 0)
 _MAX = 1.7976931348623157e308
@@ -54,10 +59,21 @@ class FinishedRun:
 
 
 def supports(client: MlflowClient) -> bool:
-    """Whether the client's store is MLflow's SQL store (sqlite://, postgresql://, ...)."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    """Whether runs can be written here in bulk: MLflow's SQL store (sqlite://,
+    postgresql://, ...) at a schema revision the rows were tested against."""
+    if not mlflow_private.is_sql_store(client):
+        return False
+    revision = mlflow_private.schema_revision(client)
+    if revision in mlflow_private.TESTED_REVISIONS:
+        return True
+    if revision not in _WARNED:
+        _WARNED.add(revision)
+        log.warning(f"the tracking database's schema revision {revision} is not one the bulk "
+                    "writer was tested against; runs are logged one by one instead")
+    return False
 
-    return isinstance(_store(client), SqlAlchemyStore)
+
+_WARNED: set[str | None] = set()
 
 
 def write_runs(client: MlflowClient, experiment_id: str, runs: Sequence[FinishedRun],
@@ -82,7 +98,7 @@ def prepare(client: MlflowClient, experiment_id: str, runs: Sequence[FinishedRun
             writers: Writers | None = None) -> Prepared:
     """The first half of write_runs: check the runs, make their rows, start their files.
     `commit` does the rest; in between, the caller can prepare the next runs."""
-    experiment = _store(client).get_experiment(experiment_id)
+    experiment = client.get_experiment(experiment_id)
     if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
         raise MlflowException(f"experiment {experiment_id} is deleted")
     ids = [uuid.uuid4().hex for _ in runs]
@@ -97,22 +113,15 @@ def prepare(client: MlflowClient, experiment_id: str, runs: Sequence[FinishedRun
 
 def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
     """Once the files are written, insert every row in one transaction; the runs' ids."""
-    from mlflow.store.tracking.dbmodels import models
-
-    tables = {m.__tablename__: m.__table__ for m in (models.SqlRun, models.SqlTag, models.SqlParam,
-                                                     models.SqlMetric, models.SqlLatestMetric)}
+    tables = mlflow_private.tables()
     for future in prepared.pending:
         future.result()
     # if this fails, files without a run may stay behind: harmless, unlike the reverse
-    with _store(client).ManagedSessionMaker(read_only=False) as session:
+    with mlflow_private.write_session(client) as session:
         for table, values in prepared.rows.items():
             if values:
                 session.execute(insert(tables[table]), values)
     return prepared.ids
-
-
-def _store(client: MlflowClient):
-    return client._tracking_client.store  # the client's store: no public accessor exists
 
 
 def _rows(run_id: str, run: FinishedRun, experiment_id: str, artifact_uri: str) -> dict:
@@ -120,8 +129,8 @@ def _rows(run_id: str, run: FinishedRun, experiment_id: str, artifact_uri: str) 
     would write them."""
     RunStatus.from_string(run.status)  # raises on a status MLflow does not know
     tags = {MLFLOW_RUN_NAME: run.name, **run.tags}
-    _, params, tags = _validate_batch_log_data(
-        [], [Param(k, v) for k, v in run.params.items()], [RunTag(k, v) for k, v in tags.items()])
+    params, tags = mlflow_private.validate_batch(
+        [Param(k, v) for k, v in run.params.items()], [RunTag(k, v) for k, v in tags.items()])
     metrics = _metric_rows(run_id, run.metrics)
     return {
         "runs": [dict(

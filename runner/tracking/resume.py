@@ -11,9 +11,8 @@ from collections.abc import Iterable
 
 from mlflow import MlflowClient
 
-from runner import tracking
-
-FINISHED = ("converged", "max_steps", "diverged")
+from runner.constants import CONFIG_HASH_TAG, FINISHED, STATUS_TAG
+from runner.tracking.client import end_as_killed, search_all
 
 
 def finished_runs(client: MlflowClient, experiment_id: str,
@@ -21,23 +20,23 @@ def finished_runs(client: MlflowClient, experiment_id: str,
     """config_hash -> a finished run, for the given hashes (all when None); one query."""
     wanted = None if hashes is None else set(hashes)
     found = {}
-    for run in tracking.search_all(client, experiment_id, "attributes.status = 'FINISHED'"):
-        key = run.data.tags.get("config_hash")
-        if key and run.data.tags.get("status") in FINISHED and (wanted is None or key in wanted):
+    for run in search_all(client, experiment_id, "attributes.status = 'FINISHED'"):
+        key = run.data.tags.get(CONFIG_HASH_TAG)
+        if key and run.data.tags.get(STATUS_TAG) in FINISHED and (wanted is None or key in wanted):
             found.setdefault(key, run)
     return found
 
 
 def finished_run(client: MlflowClient, experiment_id: str, config_hash: str):
     """A finished run with this config_hash, or None."""
-    runs = tracking.search_all(client, experiment_id,
-                   f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'")
-    return next((r for r in runs if r.data.tags.get("status") in FINISHED), None)
+    runs = search_all(client, experiment_id,
+                      f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'")
+    return next((r for r in runs if r.data.tags.get(STATUS_TAG) in FINISHED), None)
 
 
 def close_orphans(client: MlflowClient, experiment_id: str, config_hash: str) -> int:
     """Runs of this config left RUNNING by a killed process: end them as KILLED."""
-    orphans = tracking.search_all(client, experiment_id,
-                      f"tags.config_hash = '{config_hash}' and attributes.status = 'RUNNING'")
-    tracking.end_as_killed(client, orphans)
+    orphans = search_all(client, experiment_id,
+                          f"tags.config_hash = '{config_hash}' and attributes.status = 'RUNNING'")
+    end_as_killed(client, orphans)
     return len(orphans)

@@ -15,41 +15,33 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from mlflow import MlflowClient
 from omegaconf import DictConfig
 
-from runner import summary, tracking
-from runner.experiment import UNHASHED
+from runner.constants import (
+    EXIT_SIGNAL,
+    EXIT_USAGE,
+    OVERRIDES_TAG,
+    ROLE_TAG,
+    SWEEP_ENV,
+    SWEEP_ID_TAG,
+    SWEEP_ROLE,
+    UNHASHED,
+)
+from runner.errors import first_line
+from runner.sweep import hydra_private, summary
+from runner.tracking import client as mlflow_client
 
-# The launching process hands the sweep's tracking ids to its jobs through this variable:
-# jobs (in-process, joblib workers, ...) never race to create the database or experiment.
-SWEEP_ENV = "GRADLAB_SWEEP"
-EXIT_USAGE = 2
-
-
+# The launching process hands the sweep's tracking ids to its jobs through SWEEP_ENV: jobs
+# (in-process, joblib workers, ...) never race to create the database or experiment.
 GC_THRESHOLD = 20_000  # new containers between two young-generation collections in a sweep
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def is_basic_sweeper(target: str | None) -> bool:
-    """Hydra's basic sweeper or a subclass (`fast`, `batched`): a grid, not an optimizer.
-    Compared by name: Hydra's plugin scan reloads modules, so class identity is unreliable."""
+    """Hydra's basic sweeper or a subclass (`fast`, `batched`): a grid, not an optimizer."""
     from hydra.utils import get_class
 
-    return target is None or BASIC_SWEEPER in {
+    return target is None or hydra_private.BASIC_SWEEPER in {
         f"{k.__module__}.{k.__qualname__}" for k in get_class(target).__mro__}
-
-
-def count_jobs(overrides: list[str]) -> int | None:
-    """How many jobs a basic sweep over these overrides launches (None if unknown)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-        return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
-    except Exception:  # noqa: BLE001 - a sweeper with its own syntax: the count is unknown
-        return None
 
 
 def sweep_info() -> dict[str, str] | None:
@@ -59,20 +51,20 @@ def sweep_info() -> dict[str, str] | None:
 
 def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str]) -> dict[str, str]:
     """Create the store, experiment and parent run once; publish their ids to the jobs."""
-    uri = tracking.resolve_uri(cfg.tracking.uri, launch_dir)
-    tracking.check_reachable(uri)
-    client = tracking.client_for(uri)
-    experiment = tracking.experiment_id(client, cfg.tracking.experiment)
+    uri = mlflow_client.resolve_uri(cfg.tracking.uri, launch_dir)
+    mlflow_client.check_reachable(uri)
+    client = mlflow_client.client_for(uri)
+    experiment = mlflow_client.experiment_id(client, cfg.tracking.experiment)
     command = " ".join(overrides)
     if cfg.resume:
         close_stale_parents(client, experiment, command)
     sweep_id = uuid.uuid4().hex[:8]
     parent = client.create_run(
         experiment, run_name=f"sweep-{sweep_id}",
-        tags={"sweep_id": sweep_id, "role": "sweep", "overrides": command},
+        tags={SWEEP_ID_TAG: sweep_id, ROLE_TAG: SWEEP_ROLE, OVERRIDES_TAG: command},
     ).info.run_id
     info = {"uri": uri, "experiment_id": experiment, "parent_run_id": parent, "sweep_id": sweep_id,
-            "jobs": count_jobs(overrides)}
+            "jobs": hydra_private.count_jobs(overrides)}
     os.environ[SWEEP_ENV] = json.dumps(info)
     atexit.register(_end_if_running, info)
     return info
@@ -80,7 +72,7 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str]) ->
 
 def close_sweep(info: dict[str, str], output_dir: Path | None = None) -> None:
     """Summarise the children on the parent run and end it."""
-    client = tracking.client_for(info["uri"])
+    client = mlflow_client.client_for(info["uri"])
     summary.record_on_parent(client, info, output_dir)
     client.set_terminated(info["parent_run_id"], "FINISHED")
     os.environ.pop(SWEEP_ENV, None)
@@ -92,13 +84,13 @@ def _results_key(overrides: str) -> list[str]:
             if o.lstrip("+~").split("=")[0].split(".")[0] not in UNHASHED]
 
 
-def close_stale_parents(client: MlflowClient, experiment: str, overrides: str) -> None:
+def close_stale_parents(client, experiment: str, overrides: str) -> None:
     """A resumed sweep ends the parent runs that a killed run of it left RUNNING."""
     key = _results_key(overrides)
-    stale = tracking.search_all(client, experiment,
-                                "tags.role = 'sweep' and attributes.status = 'RUNNING'")
+    stale = mlflow_client.search_all(
+        client, experiment, f"tags.{ROLE_TAG} = '{SWEEP_ROLE}' and attributes.status = 'RUNNING'")
     for run in stale:
-        if _results_key(run.data.tags.get("overrides", "")) == key:
+        if _results_key(run.data.tags.get(OVERRIDES_TAG, "")) == key:
             client.set_terminated(run.info.run_id, "KILLED")
 
 
@@ -115,16 +107,16 @@ def _end_if_running(info: dict[str, str]) -> None:
     """At exit, a parent run still RUNNING was interrupted: end it as KILLED, with the child
     runs its killed workers left RUNNING."""
     with contextlib.suppress(Exception):
-        client = tracking.client_for(info["uri"])
+        client = mlflow_client.client_for(info["uri"])
         if client.get_run(info["parent_run_id"]).info.status != "RUNNING":
             return
         children = summary.children(client, info["experiment_id"], info["parent_run_id"])
-        tracking.end_as_killed(client, [r for r in children if r.info.status == "RUNNING"])
+        mlflow_client.end_as_killed(client, [r for r in children if r.info.status == "RUNNING"])
         client.set_terminated(info["parent_run_id"], "KILLED")
 
 
 def _exit(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+    raise SystemExit(EXIT_SIGNAL + signum)
 
 
 @contextlib.contextmanager
@@ -133,7 +125,7 @@ def _or_exit(what: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - any failure here means the sweep cannot go on
-        print(f"error: {what}: {tracking.first_line(exc)}", file=sys.stderr)
+        print(f"error: {what}: {first_line(exc)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
 
 

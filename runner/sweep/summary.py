@@ -8,21 +8,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mlflow import MlflowClient
-
-from runner import tracking
+from runner.constants import BEST_RUN_TAG, OVERRIDES_TAG, PARENT_TAG, STATUS_TAG
 from runner.report import build as build_report
 from runner.report.tables import markdown as markdown_table
 from runner.report.tables import write_csv as write_table
+from runner.tracking import client as mlflow_client
 
 COLUMNS = ("run_id", "name", "overrides", "status", "steps", "final_loss", "final_grad_norm",
            "final_suboptimality", "wall_time_s")
 REPORT_DIR = "report"
 
 
-def children(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
+def children(client, experiment_id: str, parent_run_id: str) -> list:
     """All child runs of a parent, read in pages (no per-run requests)."""
-    return tracking.search_all(client, experiment_id, f"tags.`{tracking.PARENT_TAG}` = '{parent_run_id}'")
+    return mlflow_client.search_all(client, experiment_id, f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
 
 
 def rows(runs: list) -> list[dict]:
@@ -32,15 +31,15 @@ def rows(runs: list) -> list[dict]:
         out.append({
             "run_id": run.info.run_id,
             "name": run.info.run_name,
-            "overrides": t.get("overrides", ""),
-            "status": t.get("status", run.info.status.lower()),
+            "overrides": t.get(OVERRIDES_TAG, ""),
+            "status": t.get(STATUS_TAG, run.info.status.lower()),
             "steps": int(m["steps"]) if "steps" in m else "",
             **{k: m.get(k, math.nan) for k in COLUMNS[5:]},
         })
     return sorted(out, key=lambda r: (_sortable(r["final_loss"]), r["overrides"]))
 
 
-def record_on_parent(client: MlflowClient, info: dict[str, str],
+def record_on_parent(client, info: dict[str, str],
                      output_dir: Path | None) -> list[dict]:
     """Write summary.csv / summary.md and the report/ folder to the parent run (and
     output_dir), plus counts. A report that cannot be built is a warning, not a failure."""
@@ -51,9 +50,9 @@ def record_on_parent(client: MlflowClient, info: dict[str, str],
     finals = {"runs": len(table), **{f"runs_{s}": statuses.count(s) for s in set(statuses)}}
     if finite:
         finals["best_final_loss"] = min(finite)
-    best = {"best_run_id": table[0]["run_id"]} if finite else {}
-    tracking.log_batch(client, info["parent_run_id"],
-                       metrics=tracking.metric_entities([], {}, finals=finals), tags=best)
+    best = {BEST_RUN_TAG: table[0]["run_id"]} if finite else {}
+    mlflow_client.log_batch(client, info["parent_run_id"],
+                            metrics=mlflow_client.metric_entities([], {}, finals=finals), tags=best)
     with tempfile.TemporaryDirectory(prefix="gradlab-summary-") as tmp:
         folder = Path(tmp)
         write_table(table, folder / "summary.csv", list(COLUMNS))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +16,10 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
+from runner.constants import KILLED, STATUS_TAG
+from runner.errors import Interrupted, TrackingError, first_line
+from runner.spec import param_text
+
 # MLflow retries an unreachable server for minutes by default; fail a run visibly instead.
 for _name, _value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
                       ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
@@ -25,25 +28,7 @@ for _name, _value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
 
 # MLflow's per-request limits for log_batch
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100  # MAX_METRICS also bounds the total
-PARENT_TAG = "mlflow.parentRunId"
-
-
-class TrackingError(RuntimeError):
-    """The tracking store cannot be used; phrased for the user."""
-
-
-class Interrupted(BaseException):
-    """Raised in the main thread by SIGTERM/SIGINT so open runs end as KILLED."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def first_line(exc: BaseException) -> str:
-    """An error's first line, or its type's name when it has no message."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+StoreError = MlflowException  # what a store raises for a request it refuses
 
 
 def resolve_uri(configured: str | None, base_dir: str | Path) -> str:
@@ -93,6 +78,16 @@ def experiment_id(client: MlflowClient, name: str) -> str:
         return found.experiment_id
 
 
+def open_experiment(uri: str, name: str) -> str:
+    """The experiment's id, creating store and experiment if needed; a store that cannot be
+    used is one TrackingError."""
+    check_reachable(uri)
+    try:
+        return experiment_id(client_for(uri), name)
+    except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear message
+        raise TrackingError(f"cannot use the tracking store {uri}: {first_line(exc)}") from None
+
+
 class RunHandle:
     """An open run: its id, and the terminal status it will end with (the body may set it)."""
 
@@ -118,25 +113,6 @@ def open_run(client: MlflowClient, experiment: str, *, name: str | None = None,
     finally:
         with contextlib.suppress(Exception):
             client.set_terminated(run.run_id, run.status)
-
-
-@contextlib.contextmanager
-def interrupts_as_exceptions() -> Iterator[None]:
-    """Turn SIGTERM (and SIGINT) into `Interrupted` in the main thread, for this block."""
-    def handler(signum, frame):
-        raise Interrupted(signum)
-
-    previous = {}
-    try:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        previous = {}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def metric_entities(steps: Sequence[int] | np.ndarray, histories: Mapping[str, np.ndarray],
@@ -185,11 +161,5 @@ def search_all(client: MlflowClient, experiment_id: str, filter_string: str = ""
 def end_as_killed(client: MlflowClient, runs: Sequence) -> None:
     """End runs that a killed process left RUNNING: status tag `killed`, MLflow KILLED."""
     for run in runs:
-        client.set_tag(run.info.run_id, "status", "killed")
+        client.set_tag(run.info.run_id, STATUS_TAG, KILLED)
         client.set_terminated(run.info.run_id, "KILLED")
-
-
-def param_text(value: object) -> str:
-    """A param's value as MLflow stores it: text, cut to MLflow's length limit."""
-    text = str(value)
-    return text if len(text) <= 6000 else text[:5997] + "..."

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import tempfile
 import time
 from typing import Any
@@ -14,12 +13,10 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from runner import callbacks
-from runner.callbacks import is_basic_sweeper
-from runner.console import bar_line
-
-# the sweep's total, start time and counter file, for jobs in this or a worker process
-PROGRESS_ENV = "GRADLAB_PROGRESS"
+from runner.console import sweep_progress
+from runner.constants import FAILED, PROGRESS_ENV
+from runner.sweep import hydra_private
+from runner.sweep.callbacks import is_basic_sweeper
 
 
 def count_jobs(config: DictConfig) -> int | None:
@@ -29,18 +26,20 @@ def count_jobs(config: DictConfig) -> int | None:
     if not is_basic_sweeper(sweeper.get("_target_")):
         return sweeper.get("n_trials")
     params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
-    return callbacks.count_jobs([*params, *config.hydra.overrides.task])
+    return hydra_private.count_jobs([*params, *config.hydra.overrides.task])
 
 
-def progress_line(done: int, total: int | None, elapsed: float, status: str) -> str:
-    if total:
-        return f"{bar_line(done, total, elapsed, 'sweep')}  last: {status}"
-    return f"sweep: {done} jobs done, {elapsed:.1f} s  last: {status}"
+def last_status(job_return: JobReturn) -> str:
+    """What a finished job reports: its status, or its value for an optimizing sweeper."""
+    value = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
+    if isinstance(value, dict):
+        return value.get("status", "?")
+    return f"{value:.4g}" if isinstance(value, float) else FAILED
 
 
 class SweepProgress(Callback):
     """Counts finished jobs in a file (jobs may run in other processes) and prints the
-    sweep's progress on stderr after each one."""
+    sweep's progress after each one (runner.console.sweep_progress)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         fd, counter = tempfile.mkstemp(prefix="gradlab-progress-")
@@ -60,12 +59,7 @@ class SweepProgress(Callback):
         finally:
             os.close(fd)
         done = os.path.getsize(info["counter"])
-        completed = job_return.status == JobStatus.COMPLETED
-        value = job_return.return_value if completed else None
-        status = (value.get("status", "?") if isinstance(value, dict)
-                  else f"{value:.4g}" if isinstance(value, float) else "failed")
-        print(progress_line(done, info["total"], time.time() - info["start"], status),
-              file=sys.stderr, flush=True)
+        sweep_progress(done, info["total"], time.time() - info["start"], last_status(job_return))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         text = os.environ.pop(PROGRESS_ENV, None)

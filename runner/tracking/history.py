@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from mlflow import MlflowClient
 
-from runner.report.data import History
+from runner.tracking import mlflow_private
 
 CHUNK_SQL = 500
 # mlflow.server.handlers.get_metric_history_bulk_handler: at most 100 runs, 25,000 points
@@ -36,18 +37,26 @@ BULK_ENDPOINT = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
 Rows = Iterable[tuple[str, int, int, float]]
 
 
+@dataclass
+class History:
+    """One metric's history: steps, values and seconds since step 0 (from the timestamps)."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    seconds: np.ndarray
+
+
 def read(client: MlflowClient, run_ids: list[str], key: str,
          method: str = "auto") -> dict[str, History]:
     """Histories of `key` for `run_ids`; method: auto, sql, rest or per_run."""
     if not run_ids:
         return {}
-    store = client._tracking_client.store  # the client's store: no public accessor exists
     if method == "auto":
-        method = ("sql" if hasattr(store, "get_metric_history_bulk")
-                  else "rest" if hasattr(store, "get_host_creds") else "per_run")
+        method = ("sql" if mlflow_private.has_bulk_history(client)
+                  else "rest" if mlflow_private.is_rest_store(client) else "per_run")
     reader: Callable[[list[str]], Rows] = {
-        "sql": lambda chunk: _sql(store, chunk, key),
-        "rest": lambda chunk: _rest(client, store, chunk, key),
+        "sql": lambda chunk: _sql(client, chunk, key),
+        "rest": lambda chunk: _rest(client, chunk, key),
         "per_run": lambda chunk: _per_run(client, chunk, key),
     }[method]
     size = {"sql": CHUNK_SQL, "rest": CHUNK_REST, "per_run": 1}[method]
@@ -70,28 +79,22 @@ def histories(rows: Rows) -> dict[str, History]:
     return out
 
 
-def _sql(store, run_ids: list[str], key: str) -> Rows:
-    found = store.get_metric_history_bulk(run_ids, key, max_results=2**62)
+def _sql(client: MlflowClient, run_ids: list[str], key: str) -> Rows:
+    found = mlflow_private.metric_history_bulk(client, run_ids, key)
     return [(m.run_id, m.step, m.timestamp, m.value) for m in found]
 
 
-def _rest(client: MlflowClient, store, run_ids: list[str], key: str) -> Rows:
-    from mlflow.exceptions import MlflowException
-    from mlflow.utils.rest_utils import http_request, verify_rest_response
-
+def _rest(client: MlflowClient, run_ids: list[str], key: str) -> Rows:
     params = {"run_id": run_ids, "metric_key": key, "max_results": REST_POINTS}
-    reply = http_request(store.get_host_creds(), BULK_ENDPOINT, "GET", params=params)
-    try:
-        verify_rest_response(reply, BULK_ENDPOINT)
-    except MlflowException:  # a server (or proxy) without the UI's route
+    reply = mlflow_private.rest_get(client, BULK_ENDPOINT, params)
+    if reply is None:  # a server (or proxy) without the UI's route
         return _per_run(client, run_ids, key)
-    metrics = reply.json().get("metrics", [])
+    metrics = reply.get("metrics", [])
     if len(metrics) >= REST_POINTS:  # cut short: ask again in halves, one run alone in pages
         if len(run_ids) == 1:
             return _per_run(client, run_ids, key)
         half = len(run_ids) // 2
-        return [*_rest(client, store, run_ids[:half], key),
-                *_rest(client, store, run_ids[half:], key)]
+        return [*_rest(client, run_ids[:half], key), *_rest(client, run_ids[half:], key)]
     return [(m["run_id"], int(m.get("step", 0)), int(m["timestamp"]), float(m["value"]))
             for m in metrics]
 

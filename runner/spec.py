@@ -1,0 +1,158 @@
+"""A run specification: everything about one configuration that follows from its config,
+computed once, at the boundary, from the resolved config.
+
+The loop, the run record, tracking and the vectorized sweep all take a RunSpec; nothing
+downstream goes back to Hydra's DictConfig.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from runner.config import config_yaml
+from runner.constants import (
+    CONFIG_HASH_TAG,
+    GROUPS,
+    OVERRIDES_TAG,
+    SOURCE_NAME_TAG,
+    UNHASHED,
+)
+
+# groups whose numeric values may differ between the rows of one batch
+HYPER_GROUPS = ("optimizer", "schedule")
+# MLflow's limit on a param's value
+PARAM_CHARS = 6000
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One configuration: its resolved config (plain dicts and lists, without `hydra`), the
+    config group choices and overrides it was composed from, and what follows from them."""
+
+    config: dict[str, Any]
+    choices: Mapping[str, str]
+    overrides: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], choices: Mapping[str, str] | None = None,
+                    overrides: Sequence[str] = ()) -> RunSpec:
+        resolved = {k: v for k, v in config.items() if k != "hydra"}
+        names = {g: str((choices or {}).get(g, g)) for g in GROUPS}
+        return cls(resolved, names, tuple(overrides))
+
+    # ---- identity
+    @cached_property
+    def hash(self) -> str:
+        """A stable hash of everything that determines the result (seeds included)."""
+        kept = {k: v for k, v in self.config.items() if k not in UNHASHED}
+        return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+    @cached_property
+    def name(self) -> str:
+        """The run's name: its group choices, `quad-autograd-sgd`."""
+        return "-".join(self.choices[g] for g in GROUPS)
+
+    @cached_property
+    def tags(self) -> dict[str, str]:
+        """The tags that follow from the configuration (a launcher adds where it logs)."""
+        return {CONFIG_HASH_TAG: self.hash, SOURCE_NAME_TAG: "runner", **self.choices,
+                OVERRIDES_TAG: " ".join(self.overrides)}
+
+    # ---- what is recorded
+    @cached_property
+    def params(self) -> dict[str, str]:
+        """Every leaf under its dotted name (`optimizer.lr`), as MLflow stores it: text."""
+        out: dict[str, str] = {}
+
+        def walk(node: Any, prefix: str) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    walk(value, f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}")
+                return
+            out[prefix.rstrip(".")] = param_text(node)
+
+        walk(self.config, "")
+        return out
+
+    @cached_property
+    def yaml(self) -> str:
+        """config.yaml: the resolved config as `OmegaConf.to_yaml` writes it."""
+        return config_yaml(self.config)
+
+    # ---- batching
+    @cached_property
+    def _split(self) -> tuple[str, dict[str, object]]:
+        rest = dict(self.config)
+        rest.pop("seed", None)
+        rest["objective"] = {k: v for k, v in rest["objective"].items() if k != "x0"}
+        values: dict[str, object] = {"seed": self.config["seed"],
+                                     "objective.x0": self.config["objective"].get("x0")}
+        for group in HYPER_GROUPS:
+            node = rest.get(group) or {}
+            values.update((f"{group}.{k}", v) for k, v in node.items() if _batchable(group, v))
+            rest[group] = {k: v for k, v in node.items() if f"{group}.{k}" not in values}
+        return json.dumps(rest, sort_keys=True, default=str), values
+
+    @property
+    def signature(self) -> str:
+        """What must be equal for configurations to share a batch: all but the batchable
+        values (`seed`, `objective.x0`, numeric optimizer hyperparameters and float
+        schedule parameters)."""
+        return self._split[0]
+
+    @property
+    def batch_values(self) -> dict[str, object]:
+        """The batchable values, by dotted name."""
+        return self._split[1]
+
+    # ---- run options, typed
+    @property
+    def steps(self) -> int:
+        return self.config["steps"]
+
+    @property
+    def tol(self) -> float:
+        return self.config["tol"]
+
+    @property
+    def max_loss(self) -> float:
+        return self.config["divergence"]["max_loss"]
+
+    @property
+    def seed(self) -> int:
+        return self.config["seed"]
+
+    @property
+    def resume(self) -> bool:
+        return bool(self.config.get("resume"))
+
+    @property
+    def artifacts(self) -> dict[str, bool]:
+        return self.config["artifacts"]
+
+    @property
+    def tracking(self) -> dict[str, Any]:
+        return self.config["tracking"]
+
+    def with_x0(self, x0: Any) -> RunSpec:
+        """The same configuration with objective.x0 replaced."""
+        config = {**self.config, "objective": {**self.config["objective"], "x0": x0}}
+        return RunSpec(config, self.choices, self.overrides)
+
+
+def _batchable(group: str, value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    # schedule step counts (step_size, t_max) stay Python ints: they drive integer arithmetic
+    return group == "optimizer" or isinstance(value, float)
+
+
+def param_text(value: object) -> str:
+    """A param's value as MLflow stores it: text, cut to MLflow's length limit."""
+    text = str(value)
+    return text if len(text) <= PARAM_CHARS else text[: PARAM_CHARS - 3] + "..."

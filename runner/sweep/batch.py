@@ -1,0 +1,180 @@
+"""Vectorised sweeps: configurations that differ only in batchable values run as one batch.
+
+Batchable: `seed`, `objective.x0`, numeric optimizer hyperparameters and float schedule
+parameters (RunSpec.batch_values). Everything else (objective and its parameters, gradient
+method, optimizer, steps, ...) forms a group's signature; each group is one stacked
+computation with per-row hyperparameters and per-row stopping, and each configuration still
+becomes its own MLflow run with the same contents as an unbatched run. Optimizers whose rows
+are not independent (L-BFGS, torch.optim) run one configuration at a time, on this thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+
+import torch
+
+from objectives import Objective
+from runner.build import USER_ERRORS, Setup, build, build_optimizer, hyper_tensors, start_point
+from runner.constants import FAILED, KILLED
+from runner.errors import Interrupted, interrupts_as_exceptions
+from runner.job import execute
+from runner.loop import Trace, optimize
+from runner.results import MAX_CSV_COORDINATES, Outcome
+from runner.spec import RunSpec
+from runner.tracking import resume
+from runner.tracking.pipeline import Job, OnDone, RowWriter
+from runner.tracking.runs import log_failure
+
+# rows written per transaction (and per progress update) in a vectorised sweep
+WRITE_ROWS = 128
+
+
+def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 1024,
+             on_done: OnDone | None = None) -> list[Outcome]:
+    """Run every job, batched by group; one Outcome per job (with resume=true, a job already
+    finished in the experiment is that run's outcome)."""
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+
+    def done(indices: Sequence[int], found: Sequence[Outcome]) -> None:
+        for i, outcome in zip(indices, found):
+            outcomes[i] = outcome
+        if on_done is not None:
+            on_done(indices, found)
+
+    pending = list(range(len(jobs)))
+    if jobs and jobs[0][0].resume:
+        pending = skip_finished(jobs, done)
+    with RowWriter(done) as writer:
+        for group in group_jobs([jobs[i] for i in pending]):
+            run_group([pending[g] for g in group], jobs, max_rows, memory_mb, writer, done)
+    return [o if o is not None else Outcome.failure("no run was recorded") for o in outcomes]
+
+
+def skip_finished(jobs: Sequence[Job], done: OnDone) -> list[int]:
+    """Report jobs already finished in the experiment (one query); the indices of the rest."""
+    ctx = jobs[0][1]
+    found = resume.finished_runs(ctx.client, ctx.experiment_id, [spec.hash for spec, _ in jobs])
+    pending = []
+    for i, (spec, _) in enumerate(jobs):
+        if spec.hash in found:
+            done([i], [Outcome.skipped(found[spec.hash])])
+        else:
+            pending.append(i)
+    return pending
+
+
+def group_jobs(jobs: Sequence[Job]) -> list[list[int]]:
+    """Indices of jobs grouped by signature, in first-appearance order."""
+    groups: dict[str, list[int]] = {}
+    for i, (spec, _) in enumerate(jobs):
+        groups.setdefault(spec.signature, []).append(i)
+    return list(groups.values())
+
+
+def run_group(indices: list[int], jobs: Sequence[Job], max_rows: int, memory_mb: float,
+              writer: RowWriter, done: OnDone) -> None:
+    """One group: build once, validate each row, step all rows together; runs are logged by
+    `writer`, which reports each to `done`."""
+    valid, check = [], _OptimizerCheck()
+    for i in indices:
+        try:
+            check(jobs[i][0])
+            valid.append(i)
+        except USER_ERRORS as exc:
+            writer.failure(i, jobs[i], exc)
+    if not valid:
+        return
+    try:
+        shared = build(jobs[valid[0]][0].with_x0(None), with_x0=False)  # x0 is per row
+    except USER_ERRORS as exc:
+        for i in valid:
+            writer.failure(i, jobs[i], exc)
+        return
+    rows, points = [], []
+    for i in valid:
+        try:
+            points.append(start_point(shared.objective, jobs[i][0]))
+            rows.append(i)
+        except USER_ERRORS as exc:
+            writer.failure(i, jobs[i], exc)
+    if not shared.optimizer.batchable:  # closure-based or torch.optim: one by one, here
+        for i in rows:
+            done([i], [_one_by_one(jobs[i])])
+        return
+    steps = jobs[rows[0]][0].steps
+    for chunk in chunks(len(rows), max_rows, rows_per_budget(steps, shared.objective, memory_mb)):
+        writer.wait_for_room()
+        chunk_jobs = [jobs[rows[c]] for c in chunk]
+        chunk_indices = [rows[c] for c in chunk]
+        start_ms = int(time.time() * 1000)
+        trace = Trace(len(chunk), steps, shared.objective.minimizer)
+        try:
+            with interrupts_as_exceptions():
+                step_batch(shared, [spec for spec, _ in chunk_jobs],
+                           torch.stack([points[c] for c in chunk]), trace)
+        except BaseException as exc:  # keep what was recorded: the rows end KILLED or FAILED
+            if trace.length:
+                killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
+                writer.rows(chunk_indices, chunk_jobs, trace, range(len(chunk)),
+                            shared.objective, start_ms, KILLED if killed else FAILED)
+            raise
+        writes: list[Future] = []
+        for first in range(0, len(chunk), WRITE_ROWS):
+            part = range(first, min(len(chunk), first + WRITE_ROWS))
+            writes.append(writer.rows([chunk_indices[r] for r in part],
+                                      [chunk_jobs[r] for r in part], trace, part,
+                                      shared.objective, start_ms))
+        writer.chunks.append(writes)
+
+
+def _one_by_one(job: Job) -> Outcome:
+    spec, ctx = job
+    try:
+        return execute(spec, ctx)
+    except USER_ERRORS as exc:
+        return Outcome.failure(str(exc), log_failure(spec, ctx, str(exc)))
+
+
+class _OptimizerCheck:
+    """Builds each row's optimizer to check its values; rows mostly share them: once each."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Exception | None] = {}
+
+    def __call__(self, spec: RunSpec) -> None:
+        key = repr((spec.config["optimizer"], spec.config["schedule"]))
+        if key not in self.seen:
+            try:
+                build_optimizer(spec)
+                self.seen[key] = None
+            except USER_ERRORS as exc:
+                self.seen[key] = exc
+        if self.seen[key] is not None:
+            raise self.seen[key]
+
+
+def rows_per_budget(steps: int, objective: Objective, memory_mb: float) -> int:
+    """Rows whose trace fits in memory_mb: (steps + 1) × (3 metrics + kept coordinates)."""
+    per_value = torch.finfo(objective.dtype).bits // 8
+    kept = objective.dim if objective.dim <= MAX_CSV_COORDINATES else 0
+    per_row = (steps + 1) * (3 + kept) * per_value + 8 * objective.dim * 8
+    return max(1, int(memory_mb * 2**20 // per_row))
+
+
+def chunks(n: int, max_rows: int, budget_rows: int) -> Iterator[list[int]]:
+    size = max(1, min(max_rows, budget_rows))
+    for start in range(0, n, size):
+        yield list(range(start, min(n, start + size)))
+
+
+def step_batch(shared: Setup, specs: Sequence[RunSpec], x0: torch.Tensor, trace: Trace) -> Trace:
+    """Step all rows at once with per-row hyperparameters (tensors of shape (B, 1)),
+    recording into `trace`."""
+    spec = specs[0]
+    optimizer = build_optimizer(spec, **hyper_tensors(specs, x0.dtype, x0.device))
+    return optimize(shared.objective, shared.gradient, optimizer, x0, steps=spec.steps,
+                    tol=spec.tol, max_loss=spec.max_loss, check=shared.check, trace=trace,
+                    keep_points=shared.objective.dim <= MAX_CSV_COORDINATES)

@@ -1,0 +1,40 @@
+"""A multirun's jobs as batched computations: what `hydra/launcher=vectorized` does.
+
+Hydra hands the launcher every job's overrides; here each becomes a RunSpec (composed once
+per combination of group choices), is given where it logs, and runs in `batch.run_jobs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hydra.types import HydraContext
+from omegaconf import DictConfig
+
+from runner.job import context
+from runner.results import Outcome
+from runner.spec import RunSpec
+from runner.sweep.batch import run_jobs
+from runner.sweep.callbacks import sweep_info
+from runner.sweep.composer import Composer
+from runner.tracking.pipeline import Job
+
+
+def compose_jobs(hydra_context: HydraContext, config: DictConfig,
+                 job_overrides: Sequence[Sequence[str]]) -> list[Job]:
+    """Each job's spec, and where it logs (the sweep's parent, made by SweepTracking)."""
+    composer, sweep, jobs = Composer(hydra_context, config), sweep_info(), []
+    for overrides in job_overrides:
+        task, choices = composer.compose(list(overrides))
+        spec = RunSpec.from_config(task, choices, overrides)
+        jobs.append((spec, context(spec, sweep, Path.cwd())))
+    return jobs
+
+
+def launch(hydra_context: HydraContext, config: DictConfig,
+           job_overrides: Sequence[Sequence[str]], *, max_rows: int, memory_mb: float,
+           on_done: Callable[[Sequence[int], Sequence[Outcome]], None]) -> list[Outcome]:
+    """Run the jobs batched; `on_done` hears of each run as it is recorded."""
+    jobs = compose_jobs(hydra_context, config, job_overrides)
+    return run_jobs(jobs, max_rows=max_rows, memory_mb=memory_mb, on_done=on_done)

@@ -1,0 +1,131 @@
+"""Finished rows of a vectorised sweep on their way into MLflow, off the main thread.
+
+While the main thread computes the next chunk or group, one thread prepares the rows of
+finished batches (helper processes write their files) and a writer thread does every MLflow
+write, in order. On a SQL store (at a schema revision the bulk writer knows) a batch's rows
+are committed in one transaction; anywhere else, or if that fails, run by run, so that a bad
+row fails alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from objectives import Objective
+from runner.artifacts import run_files
+from runner.errors import first_line
+from runner.loop import Trace
+from runner.results import Outcome, Record
+from runner.spec import RunSpec
+from runner.tracking import sqlstore
+from runner.tracking.files import Writers
+from runner.tracking.runs import Context, finished_run, log_failure, log_run
+
+log = logging.getLogger(__name__)
+# (spec, ctx): one configuration and where it logs
+Job = tuple[RunSpec, Context]
+# told of each write as it finishes: (the jobs' indices, their outcomes)
+OnDone = Callable[[Sequence[int], Sequence[Outcome]], None]
+
+
+class RowWriter:
+    """Where a sweep's runs are logged from. Every write is a task on the writer thread,
+    returning one Outcome per job; `on_done` hears of each write as it finishes."""
+
+    def __init__(self, on_done: OnDone | None = None) -> None:
+        self.on_done = on_done
+        self.files = Writers()
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="mlflow-writer")
+        self.preparer = ThreadPoolExecutor(1, thread_name_prefix="mlflow-rows")
+        self.chunks: deque[list[Future]] = deque()  # the writes of chunks not yet logged
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Wait for every write: nothing is lost."""
+        self.preparer.shutdown(wait=True)
+        self.writer.shutdown(wait=True)
+        self.files.close()
+
+    def wait_for_room(self) -> None:
+        """Before a chunk is computed: wait until at most one earlier chunk is still being
+        logged, so that at most two chunks' traces are held (memory stays bounded)."""
+        while len(self.chunks) > 1:
+            wait(self.chunks.popleft())
+
+    def _submit(self, indices: Sequence[int], fn, *args) -> Future:
+        future = self.writer.submit(fn, *args)
+        if self.on_done is not None:
+            future.add_done_callback(lambda f: self.on_done(indices, _outcomes(f, len(indices))))
+        return future
+
+    def failure(self, index: int, job: Job, exc: Exception) -> Future:
+        """A configuration that cannot run: a FAILED run with the reason."""
+        return self._submit([index], _log_failure, job, exc)
+
+    def rows(self, indices: Sequence[int], jobs: Sequence[Job], trace: Trace,
+             rows: Sequence[int], objective: Objective, start_ms: int,
+             status: str | None = None) -> Future:
+        """Log rows of a trace as runs (with `status` if given: an interrupted batch)."""
+        prepared = self.preparer.submit(prepare_rows, jobs, trace, rows, objective, start_ms,
+                                        self.files, status)
+        return self._submit(indices, commit_rows, jobs, prepared, objective, start_ms)
+
+
+def _outcomes(future: Future, n: int) -> list[Outcome]:
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - a write that failed fails its runs only
+        return [Outcome.failure(f"the run could not be recorded: {first_line(exc)}")] * n
+
+
+def _log_failure(job: Job, exc: Exception) -> list[Outcome]:
+    spec, ctx = job
+    return [Outcome.failure(str(exc), log_failure(spec, ctx, str(exc)))]
+
+
+def prepare_rows(jobs: Sequence[Job], trace: Trace, rows: Sequence[int], objective: Objective,
+                 start_ms: int, files: Writers | None,
+                 status: str | None) -> tuple[list[Record], sqlstore.Prepared | None]:
+    """The rows' records and, on a store the bulk writer supports, their runs made ready to
+    commit in one transaction (files under way); None where they are to be logged run by run."""
+    records = [Record.from_trace(trace, row, objective, status) for row in rows]
+    ctx = jobs[0][1]
+    if not sqlstore.supports(ctx.client):
+        return records, None
+    try:
+        runs = [finished_run(spec, record, run_files(spec, record, objective), start_ms, c)
+                for (spec, c), record in zip(jobs, records)]
+        return records, sqlstore.prepare(ctx.client, ctx.experiment_id, runs, files)
+    except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
+        log.warning(f"preparing {len(jobs)} runs at once failed ({first_line(exc)}); "
+                    "logging them one by one")
+        return records, None
+
+
+def commit_rows(jobs: Sequence[Job], prepared: Future, objective: Objective,
+                start_ms: int) -> list[Outcome]:
+    """Commit prepared rows in one transaction; if that fails (or there was nothing to
+    commit), log each run by itself, so that a bad row fails alone."""
+    records, batch = prepared.result()
+    if batch is not None:
+        try:
+            ids = sqlstore.commit(jobs[0][1].client, batch)
+            return [Outcome.of(run_id, record) for run_id, record in zip(ids, records)]
+        except Exception as exc:  # noqa: BLE001 - retried run by run, where errors are per run
+            log.warning(f"writing {len(jobs)} runs at once failed ({first_line(exc)}); "
+                        "writing them one by one")
+    return [_log_one(job, record, objective, start_ms) for job, record in zip(jobs, records)]
+
+
+def _log_one(job: Job, record: Record, objective: Objective, start_ms: int) -> Outcome:
+    spec, ctx = job
+    try:
+        return Outcome.of(log_run(spec, record, run_files(spec, record, objective), start_ms, ctx),
+                          record)
+    except Exception as exc:  # noqa: BLE001 - one run's logging failure fails that run only
+        return Outcome.failure(str(exc))
