@@ -16,10 +16,12 @@ from runner.build import USER_ERRORS, build
 from runner.config import CONF_DIR, register_schema
 from runner.console import summary_line
 from runner.constants import DIVERGED, EXIT_FAILED, EXIT_SIGNAL, EXIT_USAGE
-from runner.errors import Interrupted, TrackingError
+from runner.errors import Interrupted, RunFailed, TrackingError
 from runner.job import Outcome, already_finished, context, execute
 from runner.spec import RunSpec
+from runner.sweep import ledger
 from runner.sweep.callbacks import is_basic_sweeper, sweep_info
+from runner.tracking.client import store_error
 from runner.tracking.runs import log_failure
 
 register_schema()
@@ -38,12 +40,26 @@ def sweep_value(result: dict, metric: str) -> dict | float:
     return value if math.isfinite(value) and result.get("status") != DIVERGED else math.inf
 
 
+def cli() -> None:
+    """`python -m runner`, `gradlab`: Hydra's exit status 1 for overrides it cannot compose
+    (no job started, so HydraConfig was never set) becomes EXIT_USAGE, like all bad input."""
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code == 1 and not HydraConfig.initialized():
+            raise SystemExit(EXIT_USAGE) from None
+        raise
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> dict | float:
     hc = HydraConfig.get()
     spec = RunSpec.from_config(OmegaConf.to_container(cfg, resolve=True), hc.runtime.choices,
                                hc.overrides.task)
-    return sweep_value(run(spec, hc).result, spec.config["sweep_metric"])
+    outcome = run(spec, hc)
+    if hc.mode == RunMode.MULTIRUN:
+        ledger.append(sweep_info(), hc.overrides.task, outcome)
+    return sweep_value(outcome.result, spec.config["sweep_metric"])
 
 
 def run(spec: RunSpec, hc) -> Outcome:
@@ -51,9 +67,12 @@ def run(spec: RunSpec, hc) -> Outcome:
     multirun = hc.mode == RunMode.MULTIRUN
     ctx = None
     try:
+        if not multirun:  # bad input never creates a store (a sweep's is there already)
+            setup = build(spec)
         ctx = context(spec, sweep_info() if multirun else None, hc.runtime.cwd,
                       Path(hc.runtime.output_dir))
-        setup = build(spec)
+        if multirun:  # built after: a configuration that cannot be built is a FAILED run
+            setup = build(spec)
         if spec.resume and (prior := already_finished(spec, ctx)) is not None:
             return prior
         outcome = execute(spec, ctx, setup)
@@ -69,11 +88,14 @@ def run(spec: RunSpec, hc) -> Outcome:
     except Exception as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"error: {type(exc).__name__}: {exc} (the run was marked FAILED; "
-              "set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
+        run_id = exc.run_id if isinstance(exc, RunFailed) else None
+        where = f"run {run_id} ended FAILED" if run_id else "no run was recorded"
+        message = str(exc) if run_id else store_error(exc)
+        print(f"error: {spec.name}: {message} ({where}; set HYDRA_FULL_ERROR=1 for the "
+              "traceback)", file=sys.stderr)
         if not multirun:
             sys.exit(EXIT_FAILED)
-        return Outcome.failure(str(exc))
+        return Outcome.failure(message, run_id)
     record = outcome.record
     print(summary_line(spec.name, record.steps, record.final_loss, record.status, outcome.run_id))
     return outcome

@@ -22,6 +22,7 @@ STATUS_TAG = "status"
 ERROR_TAG = "error"
 CONFIG_HASH_TAG = "config_hash"
 OVERRIDES_TAG = "overrides"
+COMMAND_TAG = "command"  # a sweep's command line, launcher and sweeper choices included
 SWEEP_ID_TAG = "sweep_id"
 ROLE_TAG = "role"  # `sweep` on a sweep's parent run
 SWEEP_ROLE = "sweep"
@@ -38,6 +39,7 @@ UNHASHED = ("tracking", "artifacts", "hydra", "resume", "sweep_metric")
 # Exit codes
 EXIT_FAILED = 1  # a run failed
 EXIT_USAGE = 2  # bad input: nothing was run
+EXIT_INCOMPLETE = 3  # a sweep ended with configurations that have no complete run
 EXIT_SIGNAL = 128  # + the signal's number: interrupted
 
 # Environment variables through which a sweep's launching process talks to its jobs

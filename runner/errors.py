@@ -15,6 +15,19 @@ class TrackingError(RuntimeError):
     """The tracking store cannot be used; phrased for the user."""
 
 
+class RunFailed(RuntimeError):
+    """A run that was open failed; it has ended FAILED with `error` naming the cause."""
+
+    def __init__(self, run_id: str, cause: BaseException) -> None:
+        super().__init__(describe(cause))
+        self.run_id, self.cause = run_id, cause
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: first line of the message`, what a FAILED run's `error` tag says."""
+    return f"{type(exc).__name__}: {first_line(exc)}"
+
+
 class Interrupted(BaseException):
     """Raised in the main thread by SIGTERM/SIGINT so open runs end as KILLED."""
 
@@ -29,18 +42,60 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+class Pending:
+    """A signal that arrived while interrupts were deferred, if one did."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def raise_now(self) -> None:
+        """Raise Interrupted for the signal that arrived (once)."""
+        signum, self.signum = self.signum, None
+        if signum is not None:
+            raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def deferred_interrupts(raise_on_exit: bool = True) -> Iterator[Pending]:
+    """SIGTERM and SIGINT wait until the block is done, then raise Interrupted (unless the
+    caller raises it itself from the Pending it is given): for writes that must not be cut,
+    such as creating or ending a run. Outside the main thread, signals are left alone."""
+    pending = Pending()
+
+    def handler(signum, frame):
+        pending.signum = pending.signum or signum
+
+    previous = _install(handler)
+    try:
+        yield pending
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    if raise_on_exit:
+        pending.raise_now()
+
+
+def _install(handler) -> dict:
+    """Install `handler` for SIGTERM and SIGINT; the handlers it replaced (none outside the
+    main thread, where Python allows no handlers)."""
+    previous = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        return {}
+    return previous
+
+
 @contextlib.contextmanager
 def interrupts_as_exceptions() -> Iterator[None]:
     """Turn SIGTERM (and SIGINT) into `Interrupted` in the main thread, for this block."""
     def handler(signum, frame):
         raise Interrupted(signum)
 
-    previous = {}
-    try:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        previous = {}
+    previous = _install(handler)
     try:
         yield
     finally:

@@ -9,8 +9,14 @@ from pathlib import Path
 from runner.artifacts import run_files
 from runner.build import Setup, build
 from runner.console import Progress
-from runner.constants import FAILED, KILLED, STATUS_TAG, SWEEP_ID_TAG
-from runner.errors import Interrupted, interrupts_as_exceptions
+from runner.constants import ERROR_TAG, FAILED, KILLED, STATUS_TAG, SWEEP_ID_TAG
+from runner.errors import (
+    Interrupted,
+    RunFailed,
+    deferred_interrupts,
+    describe,
+    interrupts_as_exceptions,
+)
 from runner.loop import Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Outcome, Record
 from runner.spec import RunSpec
@@ -57,26 +63,50 @@ def already_finished(spec: RunSpec, ctx: Context) -> Outcome | None:
 
 
 def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
-    """Run one configuration and log it; bad input raises before any MLflow run exists."""
+    """Run one configuration and log it; bad input raises before any MLflow run exists.
+
+    Once open, the run always ends: FINISHED with its record; KILLED on SIGTERM or SIGINT,
+    at any moment, with every step taken; FAILED on any error, with what was recorded and
+    the `error` tag naming the cause (raised as RunFailed). A signal that arrives while the
+    final metrics and files are written waits until they are.
+    """
     setup = setup or build(spec)
     objective = setup.objective
-    with mlflow_client.open_run(ctx.client, ctx.experiment_id, name=spec.name,
-                                tags=run_tags(spec, ctx)) as run:
-        mlflow_client.log_batch(ctx.client, run.run_id, params=spec.params)
-        trace = Trace(1, spec.steps, objective.minimizer)
-        start_ms = int(time.time() * 1000)
+    trace = Trace(1, spec.steps, objective.minimizer)
+    start_ms = int(time.time() * 1000)
+    with interrupts_as_exceptions(), mlflow_client.open_run(
+            ctx.client, ctx.experiment_id, name=spec.name, tags=run_tags(spec, ctx)) as run:
         try:
-            with interrupts_as_exceptions(), Progress(spec.steps, spec.name) as bar:
+            mlflow_client.log_batch(ctx.client, run.run_id, params=spec.params)
+            with Progress(spec.steps, spec.name) as bar:
                 optimize(objective, setup.gradient, setup.optimizer, setup.x0[None],
                          steps=spec.steps, tol=spec.tol, max_loss=spec.max_loss, trace=trace,
                          check=setup.check, progress=bar.update,
                          keep_points=objective.dim <= MAX_CSV_COORDINATES)
         except BaseException as exc:  # keep what was recorded, then let the run end
-            if trace.length:
-                killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
-                record = Record.from_trace(trace, 0, objective, KILLED if killed else FAILED)
-                log_record(run.run_id, record, run_files(spec, record, objective), start_ms, ctx)
-            raise
+            killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
+            with deferred_interrupts():
+                _record_stop(run.run_id, spec, objective, trace, start_ms, ctx,
+                             None if killed else exc)
+            if killed or not isinstance(exc, Exception):
+                raise
+            raise RunFailed(run.run_id, exc) from exc
         record = Record.from_trace(trace, 0, objective)
-        log_record(run.run_id, record, run_files(spec, record, objective), start_ms, ctx)
+        with deferred_interrupts():
+            log_record(run.run_id, record, run_files(spec, record, objective), start_ms, ctx)
     return Outcome.of(run.run_id, record)
+
+
+def _record_stop(run_id: str, spec: RunSpec, objective, trace: Trace, start_ms: int,
+                 ctx: Context, error: BaseException | None) -> None:
+    """What a run that stopped early leaves: every step it took, status KILLED (`error`
+    None) or FAILED with the `error` tag. Best effort: the run ends either way."""
+    try:
+        if trace.length:
+            record = Record.from_trace(trace, 0, objective, KILLED if error is None else FAILED)
+            log_record(run_id, record, run_files(spec, record, objective), start_ms, ctx)
+        if error is not None:
+            mlflow_client.log_batch(ctx.client, run_id,
+                                    tags={STATUS_TAG: FAILED, ERROR_TAG: describe(error)[:5000]})
+    except Exception:  # noqa: BLE001 - the store may be what failed; the run still ends
+        pass

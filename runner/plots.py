@@ -12,24 +12,53 @@ from objectives import LinearRegression, Objective
 from runner.headless import pyplot
 from runner.results import Record
 
+# float64 resolves a value no finer than this times its scale (|f*|, or the starting gap)
+EPS = float(np.finfo(np.float64).eps)
 
-def loss_curve(record: Record, title: str, path: Path) -> None:
-    """Loss (or f − f* where f* is known) against step, log scale."""
+
+def loss_values(record: Record) -> tuple[np.ndarray, str, float]:
+    """What the loss plot draws, its label, and the scale machine precision is relative to:
+    f − f* where f* is known (scale max(|f*|, f₀ − f*)); f where it stays positive (scale
+    |f₀|); else f − min f, this run's lowest loss (scale max(|min f|, f₀ − min f)), since a
+    log axis cannot show f ≤ 0 and |f| is another curve."""
+    loss = record.histories["loss"]
+    if "suboptimality" in record.histories:
+        gap = record.histories["suboptimality"]
+        return gap, "f(x) − f*", max(abs(loss[0] - gap[0]), abs(gap[0]))
+    finite = loss[np.isfinite(loss)]
+    if not finite.size or finite.min() > 0:
+        return loss, "f(x)", abs(finite[0]) if finite.size else 0.0
+    low = float(finite.min())
+    return (loss - low, f"f(x) − min f   (min f = {low:.6g}, this run's lowest)",
+            max(abs(low), abs(finite[0] - low)))
+
+
+def loss_curve(record: Record, title: str, path: Path):
+    """Loss (`loss_values`: f − f*, f, or f − min f) against step, log scale, from the first
+    step to the last; values below machine precision (EPS × their scale, f − f* of exactly 0
+    included) are drawn on its dotted line. Returns the (closed) Figure."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    key = "suboptimality" if "suboptimality" in record.histories else "loss"
-    values = np.abs(record.histories[key])
+    values, label, scale = loss_values(record)
     steps = np.arange(len(values))
-    ax.plot(steps, np.where(values > 0, values, np.nan), lw=1.5)
-    if np.nanmax(values, initial=0) > 0:
+    floor = EPS * scale
+    finite = np.where(np.isfinite(values), values, np.nan)
+    if floor > 0:
+        ax.plot(steps, np.maximum(finite, floor), lw=1.5)
+        ax.axhline(floor, color="grey", ls=":", lw=1, label=f"machine precision ({floor:.1e})")
         ax.set_yscale("log")
+        ax.legend(fontsize=8, loc="best")
+    else:  # nothing to scale by (every value 0): linear
+        ax.plot(steps, finite, lw=1.5)
+    ax.set_xlim(0, max(len(values) - 1, 1))
     ax.set_xlabel("step")
-    ax.set_ylabel("f(x) − f*" if key == "suboptimality" else "f(x)")
+    ax.set_ylabel(label)
     ax.set_title(f"{title}  [{record.status}]", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return fig
 
 
 def contour_grid(objective: Objective, points: np.ndarray, resolution: int = 200):

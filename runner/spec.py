@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from runner.config import config_yaml
@@ -48,8 +49,15 @@ class RunSpec:
     # ---- identity
     @cached_property
     def hash(self) -> str:
-        """A stable hash of everything that determines the result (seeds included)."""
+        """A stable hash of everything that determines the result (seeds included, and the
+        text of a formula read from `objective.file`, not only its path)."""
         kept = {k: v for k, v in self.config.items() if k not in UNHASHED}
+        path = (self.config.get("objective") or {}).get("file")
+        if path:
+            try:
+                kept["objective.file text"] = Path(path).read_text()
+            except OSError:
+                pass  # unreadable: building the objective says so
         return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
     @cached_property

@@ -66,13 +66,10 @@ class VectorizedLauncher(Launcher):
                 callbacks.on_job_end(config=self.config, job_return=returns[i])
 
         try:
-            outcomes = launch(self.hydra_context, self.config, job_overrides,
-                              max_rows=self.max_rows, memory_mb=self.memory_mb, on_done=on_done)
+            launch(self.hydra_context, self.config, job_overrides, max_rows=self.max_rows,
+                   memory_mb=self.memory_mb, on_done=on_done)
         except Interrupted as exc:
             print(f"interrupted ({exc}): the runs being computed were recorded as KILLED",
                   file=sys.stderr)
             sys.exit(EXIT_SIGNAL + exc.signum)
-        for i, outcome in enumerate(outcomes):
-            if returns[i] is None:  # never reported: no run was recorded for it
-                on_done([i], [outcome])
         return returns

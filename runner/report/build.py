@@ -1,39 +1,50 @@
-"""Build a sweep's (or an experiment's) report: read in bulk, draw, write the files."""
+"""Build a report of one or more sweeps (or of an experiment): read in bulk, draw, write."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from io import BytesIO
 from pathlib import Path
 
+from runner.constants import PARENT_TAG
 from runner.headless import pyplot
+from runner.report import frames
 from runner.report.curves import convergence
-from runner.report.data import RunData, load_runs, run_data
+from runner.report.data import RunData, children_filter, run_data
 from runner.report.groups import Group, group_keys, make_groups
-from runner.report.page import Section, render
+from runner.report.page import Command, Section, render
 from runner.report.profile import Profile, profile
 from runner.report.stability import StabilityMap, axes_for, stability
+from runner.report.sweeps import Sweep, read_sweeps, run_url, ui_base
 from runner.report.tables import best_rows, markdown, write_csv
 from runner.tracking import history
+from runner.tracking.client import search_all
 
 HELP = {
     "convergence": "One curve per group: the median over seeds of the group's best configuration "
                    "(lowest median final value over its seeds, a diverged seed counting as "
                    "+∞), the band its interquartile range. Log scale; f − f* where the "
-                   "minimum is known (dotted line: f* to machine precision). Left against "
-                   "steps, right against wall time.",
+                   "minimum is known. The axis stops at machine precision (dotted line: "
+                   "2.2e-16 × the larger of |f*| and the starting gap; lower values are drawn "
+                   "on it, as rounding). A quartile that diverged stops at the dashed "
+                   "‘diverged’ line. Left against steps, right against wall time.",
     "stability": "Median final f − f* (or f) over two swept params, one panel per objective: "
-                 "bright is good. ✕ marks cells where runs diverged or failed (k/n: k of n).",
+                 "bright is good. Optimizers (and other categories) never share a cell: "
+                 "those the axes do not tell apart get rows of their own. A param with many "
+                 "sampled values (an Optuna search) is binned. ✕ marks cells where runs "
+                 "diverged or failed (k/n: k of n).",
     "profile": "Dolan–Moré: the fraction of problems (objective × seed) each configuration "
                "solves within a factor α of the fastest, in steps to reach f − f_L ≤ τ (f₀ − "
                "f_L). High and to the left is better; the value at α = 1 is how often it is "
                "fastest, the plateau how often it gets there at all.",
-    "best": "Each group's best configuration, ranked by median_final (its median final "
-            "f − f*, or f, over seeds; ∞ when half of them diverged), and that "
-            "configuration's best run. Also in best.md and best.csv.",
+    "best": "Each group's best configuration, ranked within each objective by median_final "
+            "(its median final f − f*, or f, over seeds; ∞ when half of them diverged), "
+            "lowest first, and that configuration's best run. Also in best.md and best.csv; "
+            "every run is in runs.csv (runner.report.frames).",
 }
 
 
@@ -60,34 +71,49 @@ class Report:
     profile: Profile | None = None
     files: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    sweeps: list[Sweep] = field(default_factory=list)
 
 
-def build(client, experiment_id: str, parent_run_id: str | None,
+def build(client, experiment_id: str, parent_run_id: str | Sequence[str] | None,
           out: Path, options: Options | None = None, title: str | None = None,
-          found: list | None = None) -> Report:
-    """Read the runs (unless the caller has: `found`, MLflow runs), draw every figure,
-    write report.html, PNGs, best.md and best.csv."""
+          found: list | None = None, *, ui: str | None = None) -> Report:
+    """Read the runs of the sweeps `parent_run_id` (one id or several, to compare them on
+    one page, groups told apart by sweep), or of the experiment when None, unless the
+    caller has (`found`, MLflow runs); draw every figure; write report.html, PNGs, best.md,
+    best.csv and runs.csv. Run ids link to the MLflow UI at `ui` (default: the tracking URI,
+    where it is an HTTP(S) server)."""
     options = options or Options()
     clock = _Clock()
-    runs = run_data(found) if found is not None else load_runs(client, experiment_id, parent_run_id)
+    parents = [parent_run_id] if isinstance(parent_run_id, str) else list(parent_run_id or [])
+    sweeps = read_sweeps(client, parents)
+    if found is None:
+        found = _search(client, experiment_id, parents, sweeps)
+    runs = run_data(found)
+    several = len(sweeps) > 1
+    if several:  # the sweep is a group key: tag each run with its parent's name
+        names = {s.run_id: s.name for s in sweeps}
+        for r in runs:
+            r.tags["sweep"] = names.get(r.tags.get(PARENT_TAG, ""), "—")
     clock.lap("search")
-    keys = group_keys(options.group)
+    keys = group_keys(options.group, by_sweep=several)
     groups = make_groups(runs, keys)
-    several = len({r.tags.get("objective") for r in runs}) > 1
+    objectives = len({r.tags.get("objective") for r in runs}) > 1
     # the profile needs every history; the curves only those of each group's best config
-    read_histories(client, runs if several else [r for g in groups for r in g.replicates],
+    read_histories(client, runs if objectives else [r for g in groups for r in g.replicates],
                    options.history)
     clock.lap("histories")
-    report = Report(runs, groups, best_rows(groups, keys))
+    report = Report(runs, groups, best_rows(groups, keys), sweeps=sweeps)
     if any(g.replicates for g in groups):
         report.convergence = convergence(groups)
     x, y = axes_for(runs, options.x, options.y)
     if x is not None:
         report.stability = stability(runs, x, y)
-    if several:
+    if objectives:
         report.profile = profile(runs, options.tau)
     clock.lap("figures")
-    report.files = write(report, out, title or "gradlab report", _meta(runs))
+    base = ui_base(ui or getattr(client, "tracking_uri", None))
+    report.files = write(report, out, title or "gradlab report", _meta(runs), base,
+                         frames.runs_frame(found))
     clock.lap("files")
     report.seconds = clock.laps
     return report
@@ -102,8 +128,10 @@ def read_histories(client, runs: list[RunData], method: str = "auto") -> None:
             by_id[run_id].history = h
 
 
-def write(report: Report, out: Path, title: str, meta: str) -> list[Path]:
-    """PNGs, tables and the page into `out`; the figures are closed."""
+def write(report: Report, out: Path, title: str, meta: str, ui: str | None = None,
+          runs_frame=None) -> list[Path]:
+    """PNGs, tables and the page into `out`; the figures are closed. Run ids link to the
+    MLflow UI at `ui` where given."""
     out.mkdir(parents=True, exist_ok=True)
     figures = {"convergence": report.convergence,
                "stability": report.stability and report.stability.figure,
@@ -115,13 +143,33 @@ def write(report: Report, out: Path, title: str, meta: str) -> list[Path]:
         files[-1].write_bytes(png)
     (out / "best.md").write_text(markdown(report.rows))
     write_csv(report.rows, out / "best.csv")
+    tables = [out / "best.md", out / "best.csv"]
+    if runs_frame is not None:
+        runs_frame.to_csv(out / "runs.csv", index=False)
+        tables.append(out / "runs.csv")
+    links = {}
+    if ui:
+        links = {"run_id": {r.run_id: run_url(ui, r.experiment_id, r.run_id)
+                            for r in report.runs}}
     titles = {"convergence": "Convergence", "stability": "Stability map",
               "profile": "Performance profile"}
     sections = [Section(n, titles[n], HELP[n], [(titles[n], png)]) for n, png in pngs.items()]
     sections.append(Section("best", "Best configuration per group", HELP["best"], [],
-                            report.rows))
-    (out / "report.html").write_text(render(title, meta, sections), encoding="utf-8")
-    return [*files, out / "best.md", out / "best.csv", out / "report.html"]
+                            report.rows, links))
+    commands = [Command(s.name, s.command, ui and run_url(ui, s.experiment_id, s.run_id))
+                for s in report.sweeps]
+    (out / "report.html").write_text(render(title, meta, sections, commands), encoding="utf-8")
+    return [*files, *tables, out / "report.html"]
+
+
+def _search(client, experiment_id: str, parents: list[str], sweeps: list[Sweep]) -> list:
+    """The sweeps' children, each in its parent's experiment; the experiment's runs without
+    parents."""
+    if not parents:
+        return search_all(client, experiment_id)
+    where = {s.run_id: s.experiment_id for s in sweeps}
+    return [run for p in parents
+            for run in search_all(client, where.get(p, experiment_id), children_filter(p))]
 
 
 def _png(fig) -> bytes:

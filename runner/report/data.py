@@ -25,6 +25,7 @@ class RunData:
     tags: dict[str, str]
     metrics: dict[str, float]
     history: History | None = field(default=None, repr=False)
+    experiment_id: str = ""
 
     def get(self, key: str) -> str:
         """A param by dotted name, else a tag (`objective`, `optimizer`, ...), else '—'."""
@@ -52,8 +53,13 @@ def load_runs(client, experiment_id: str, parent_run_id: str | None = None
 
     Sweep parents themselves (tag role=sweep) are left out.
     """
-    query = f"tags.`{PARENT_TAG}` = '{parent_run_id}'" if parent_run_id else ""
+    query = children_filter(parent_run_id) if parent_run_id else ""
     return run_data(search_all(client, experiment_id, query))
+
+
+def children_filter(parent_run_id: str) -> str:
+    """The search filter for the runs of a sweep: the children of its parent run."""
+    return f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
 
 
 def run_data(found: list) -> list[RunData]:
@@ -65,7 +71,8 @@ def run_data(found: list) -> list[RunData]:
             continue
         out.append(RunData(run.info.run_id, run.info.run_name or run.info.run_id[:8],
                            tags.get(STATUS_TAG, run.info.status.lower()), dict(run.data.params),
-                           dict(tags), dict(run.data.metrics)))
+                           dict(tags), dict(run.data.metrics),
+                           experiment_id=run.info.experiment_id))
     return sorted(out, key=lambda r: (r.name, r.run_id))
 
 
@@ -94,6 +101,13 @@ def number(text: str) -> float | None:
         return float(text)
     except (TypeError, ValueError):
         return None
+
+
+def display(text: str, longest: int = 8) -> str:
+    """A value as a label: as logged, a number longer than `longest` characters to 3
+    significant digits (an Optuna lr of 0.8801430629121746 reads 0.88)."""
+    value = number(text)
+    return text if value is None or len(text) <= longest else f"{value:.3g}"
 
 
 def sort_values(values) -> list[str]:

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runner.report.data import SEED, History, RunData, varying
+from runner.report.data import SEED, History, RunData, display, varying
 
 DEFAULT_GROUP = ("objective", "optimizer", "gradient")
+# group keys whose values name themselves (sgd, autograd, sweep-1a2b3c4d); a param's value is
+# shown with its name (momentum=0.9)
+SELF_NAMED = ("objective", "optimizer", "gradient", "sweep")
 # stands in for +inf inside np.quantile: finite, so interpolation never meets inf − inf
 HUGE = 1e300
 
@@ -34,16 +37,33 @@ class Group:
     best: RunData | None
     replicates: list[RunData]  # the runs of the best configuration (its seeds)
     config: dict[str, str]  # the best configuration's params that vary within the group
+    keys: tuple[str, ...] = ()  # what `values` are the values of (group_keys)
 
     @property
     def objective(self) -> str:
         return self.values[0]
 
 
-def group_keys(keys: tuple[str, ...] | None) -> tuple[str, ...]:
-    """The user's group keys with `objective` first: groups never mix problems."""
-    keys = tuple(keys or DEFAULT_GROUP)
-    return ("objective", *[k for k in keys if k != "objective"])
+def short(key: str) -> str:
+    """A param's last name: optimizer.momentum -> momentum."""
+    return key.split(".")[-1]
+
+
+def label(g: Group) -> str:
+    """A legend entry: the group's values beyond the objective (a param's named:
+    `sgd · momentum=0.9`), its best configuration in parentheses, the number of seeds."""
+    parts = ([v if k in SELF_NAMED else f"{short(k)}={display(v)}"
+              for k, v in zip(g.keys[1:], g.values[1:])] if g.keys else list(g.values[1:]))
+    shown = [f"{short(k)}={display(v)}" for k, v in g.config.items()]
+    return (" · ".join(parts) + (f"  ({', '.join(shown)})" if shown else "")
+            + f"  n={len(g.replicates)}")
+
+
+def group_keys(keys: tuple[str, ...] | None, by_sweep: bool = False) -> tuple[str, ...]:
+    """The user's group keys with `objective` first: groups never mix problems (nor
+    sweeps, with `by_sweep`: a report of several sweeps compares them)."""
+    first = ("objective", "sweep") if by_sweep else ("objective",)
+    return (*first, *[k for k in keys or DEFAULT_GROUP if k not in first])
 
 
 def configuration(run: RunData, keys: list[str]) -> tuple[str, ...]:
@@ -69,7 +89,7 @@ def make_groups(runs: list[RunData], keys: tuple[str, ...] | None = None) -> lis
         best = min(finite, key=lambda r: (r.metrics["final_loss"], r.run_id), default=None)
         swept = [k for k in varying(members) if k != SEED and k in config_keys]
         config = dict(zip(swept, configuration(replicates[0], swept)))
-        groups.append(Group(values, members, best, replicates, config))
+        groups.append(Group(values, members, best, replicates, config, keys))
     return groups
 
 

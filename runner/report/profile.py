@@ -62,11 +62,13 @@ def keys(runs: list[RunData]) -> tuple[list[str], list[str]]:
     """(problem keys, solver keys): the objective and the params swept within one objective
     (its own params, the seed); the optimizer, the gradient and the params swept within
     one of them (a param fixed by the optimizer's choice, like sgd's momentum=0, adds
-    nothing)."""
+    nothing), and the sweep where the runs come from several."""
     within_objective = varying_within(runs, ("objective",))
     within_solver = varying_within(runs, ("optimizer", "gradient"))
     problem = ["objective", *[k for k in within_objective if is_problem_key(k)]]
-    solver = ["optimizer", "gradient", *[k for k in within_solver if not is_problem_key(k)]]
+    sweeps = ["sweep"] if len({r.tags.get("sweep") for r in runs}) > 1 else []
+    solver = [*sweeps, "optimizer", "gradient",
+              *[k for k in within_solver if not is_problem_key(k)]]
     return problem, solver
 
 

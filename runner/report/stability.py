@@ -9,23 +9,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from runner.headless import pyplot
+from runner.report.axes import Axis, axes_for, axis, categories, pooled
 from runner.report.curves import MAX_PANELS
-from runner.report.data import SEED, RunData, number, sort_values, varying
+from runner.report.data import RunData
+
+__all__ = ["Cell", "StabilityMap", "axes_for", "stability"]
 
 DECADES = 16  # the colour scale's span
 MAX_LABELLED = 120  # cells; larger maps are not annotated with their values
-
-
-def axes_for(runs: list[RunData], x: str | None = None, y: str | None = None
-             ) -> tuple[str | None, str | None]:
-    """The stability map's axes: as given, else the numeric params (not seed) with the most
-    distinct values."""
-    candidates = [k for k in varying(runs) if k != SEED
-                  and all(number(r.params.get(k)) is not None for r in runs if not r.bad)]
-    candidates.sort(key=lambda k: (-len({r.params.get(k) for r in runs}), k))
-    x = x or next((k for k in candidates if k != y), None)
-    y = y or next((k for k in candidates if k != x), None)
-    return x, y
 
 
 @dataclass
@@ -52,39 +43,47 @@ class StabilityMap:
     x_values: list[str]
     y_values: list[str]
     cells: dict[str, dict[tuple[str, str], Cell]]  # objective -> (x value, y value) -> cell
+    x_axis: Axis | None = None
+    y_axis: Axis | None = None  # y, then the categories x and y alone would pool
 
 
 def stability(runs: list[RunData], x: str, y: str | None = None) -> StabilityMap:
-    """Median final f − f* (or f) over two params per objective; ✕ marks cells where runs
-    diverged or failed (k/n: k of the n runs there)."""
-    xs = sort_values(r.get(x) for r in runs)
-    ys = sort_values(r.get(y) for r in runs) if y else ["—"]
+    """Median final f − f* (or f) per objective over the cells of x and y, never pooling
+    categories (optimizers, sweeps: those x and y leave pooled get rows of their own); ✕
+    marks cells where runs diverged or failed (k/n: k of the n runs there)."""
+    xa = axis(runs, [x])
+    ya = axis(runs, [y] if y else [])
+    split = [k for k in pooled(runs, lambda r: (xa.value(r), ya.value(r)), categories(runs))
+             if k not in (x, y)]
+    if split:
+        ya = axis(runs, [*ya.keys, *split])
     cells: dict[str, dict[tuple[str, str], Cell]] = defaultdict(lambda: defaultdict(Cell))
     for r in runs:
-        cell = cells[r.tags.get("objective", "—")][(r.get(x), r.get(y) if y else "—")]
+        cell = cells[r.tags.get("objective", "—")][(xa.value(r), ya.value(r))]
         cell.runs += 1
         cell.bad += r.bad
         if not r.bad and math.isfinite(r.final):
             cell.finals.append(r.final)
             cell.key = r.key
     cells = {k: dict(v) for k, v in list(cells.items())[:MAX_PANELS]}
-    figure = _heatmaps(cells, xs, ys, x, y)
-    return StabilityMap(figure, x, y, xs, ys, cells)
+    figure = _heatmaps(cells, xa, ya)
+    return StabilityMap(figure, x, y, xa.values, ya.values, cells, xa, ya)
 
 
-def _heatmaps(cells, xs: list[str], ys: list[str], x: str, y: str | None):
+def _heatmaps(cells, xa: Axis, ya: Axis):
     plt = pyplot()
     n = len(cells)
     cols = min(n, 2)
     rows = -(-n // cols)
-    width = min(max(4.5, 0.55 * len(xs) + 2.5), 9)
-    height = max(2.6, 0.45 * len(ys) + 1.8)
+    longest = max(map(len, ya.ticks), default=0)
+    width = min(max(4.5, 0.55 * len(xa.values) + 2.5 + 0.06 * longest), 9)
+    height = max(2.6, 0.45 * len(ya.values) + 1.8)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), dpi=90,
                              squeeze=False)
     for ax, (objective, grid) in zip(axes.flat, cells.items()):
-        _panel(fig, ax, grid, xs, ys)
-        ax.set_xlabel(x)
-        ax.set_ylabel(y or "")
+        _panel(fig, ax, grid, xa, ya)
+        ax.set_xlabel(xa.title)
+        ax.set_ylabel(ya.title)
         ax.set_title(objective, fontsize=10)
     for ax in axes.flat[n:]:
         ax.remove()
@@ -92,12 +91,13 @@ def _heatmaps(cells, xs: list[str], ys: list[str], x: str, y: str | None):
     return fig
 
 
-def _panel(fig, ax, grid: dict, xs: list[str], ys: list[str]) -> None:
+def _panel(fig, ax, grid: dict, xa: Axis, ya: Axis) -> None:
     """One objective: cells coloured by median (log scale, bright = low), ✕ where runs
     diverged or failed, grey where no run finished."""
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Rectangle
 
+    xs, ys = xa.values, ya.values
     values = np.array([[grid.get((u, v), Cell()).median for u in xs] for v in ys])
     positive = values[values > 0]
     norm = None
@@ -118,11 +118,19 @@ def _panel(fig, ax, grid: dict, xs: list[str], ys: list[str]) -> None:
             ax.text(j, i, text, ha="center", va="center", fontsize=8, color="crimson",
                     fontweight="bold", bbox={"facecolor": "white", "edgecolor": "none",
                                              "alpha": 0.85, "pad": 1.5})
-        elif len(xs) * len(ys) <= MAX_LABELLED and norm is not None:
+        elif len(xs) * len(ys) <= MAX_LABELLED and norm is not None and cell.finals:
             ax.text(j, i, f"{cell.median:.1e}", ha="center", va="center", fontsize=7,
                     color="white" if norm(max(cell.median, norm.vmin)) > 0.5 else "black")
-    ax.set_xticks(range(len(xs)), xs, rotation=45 if len(xs) > 6 else 0, fontsize=8)
-    ax.set_yticks(range(len(ys)), ys, fontsize=8)
+    if xa.edge_ticks is not None:
+        ax.set_xticks(np.arange(len(xs) + 1) - 0.5, xa.edge_ticks, fontsize=8)
+    else:
+        long = len(xs) > 6 or max(map(len, xa.ticks), default=0) > 8
+        ax.set_xticks(range(len(xs)), xa.ticks, rotation=35 if long else 0,
+                      ha="right" if long else "center", fontsize=8)
+    if ya.edge_ticks is not None:
+        ax.set_yticks(np.arange(len(ys) + 1) - 0.5, ya.edge_ticks, fontsize=8)
+    else:
+        ax.set_yticks(range(len(ys)), ya.ticks, fontsize=8)
     if norm is not None:
         known = all(c.key == "suboptimality" for c in grid.values() if c.finals)
         fig.colorbar(image, ax=ax, label="median final " + ("f − f*" if known else "f"))

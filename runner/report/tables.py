@@ -12,8 +12,9 @@ METRICS = ("final_loss", "final_suboptimality", "steps", "wall_time_s")
 
 
 def best_rows(groups: list[Group], keys: tuple[str, ...]) -> list[dict]:
-    """One row per group: its best configuration, its median final value over seeds (the
-    ranking), and that configuration's best run."""
+    """One row per group: its best configuration, its median final value over seeds, and
+    that configuration's best run; ranked by that median (lowest first) within each
+    objective, objectives in order."""
     rows = []
     for g in groups:
         best = g.best
@@ -29,7 +30,8 @@ def best_rows(groups: list[Group], keys: tuple[str, ...]) -> list[dict]:
             "run": best.name if best else "",
             "run_id": best.run_id if best else "",
         })
-    return rows
+    # stable: groups that tie keep their order
+    return sorted(rows, key=lambda r: (r["objective"], r["median_final"]))
 
 
 def cell(value, digits: int = 4) -> str:

@@ -17,14 +17,22 @@ from concurrent.futures import Future
 import torch
 
 from objectives import Objective
-from runner.build import USER_ERRORS, Setup, build, build_optimizer, hyper_tensors, start_point
-from runner.constants import FAILED, KILLED
-from runner.errors import Interrupted, interrupts_as_exceptions
+from runner.build import (
+    USER_ERRORS,
+    Setup,
+    build,
+    build_optimizer,
+    hyper_tensors,
+    start_point,
+)
+from runner.constants import KILLED
+from runner.errors import RunFailed, interrupts_as_exceptions
 from runner.job import execute
 from runner.loop import Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Outcome
 from runner.spec import RunSpec
 from runner.tracking import resume
+from runner.tracking.client import store_error
 from runner.tracking.pipeline import Job, OnDone, RowWriter
 from runner.tracking.runs import log_failure
 
@@ -93,6 +101,10 @@ def run_group(indices: list[int], jobs: Sequence[Job], max_rows: int, memory_mb:
         for i in valid:
             writer.failure(i, jobs[i], exc)
         return
+    except Exception:  # noqa: BLE001 - not bad input: each configuration fails on its own
+        for i in valid:
+            done([i], [_one_by_one(jobs[i])])
+        return
     rows, points = [], []
     for i in valid:
         try:
@@ -115,11 +127,15 @@ def run_group(indices: list[int], jobs: Sequence[Job], max_rows: int, memory_mb:
             with interrupts_as_exceptions():
                 step_batch(shared, [spec for spec, _ in chunk_jobs],
                            torch.stack([points[c] for c in chunk]), trace)
-        except BaseException as exc:  # keep what was recorded: the rows end KILLED or FAILED
+        except Exception:  # noqa: BLE001 - one row's error fails the whole stacked step:
+            # run the chunk's rows alone, so that only the configurations at fault fail
+            for i in chunk_indices:
+                done([i], [_one_by_one(jobs[i])])
+            continue
+        except BaseException:  # interrupted: the rows end KILLED with every step taken
             if trace.length:
-                killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
                 writer.rows(chunk_indices, chunk_jobs, trace, range(len(chunk)),
-                            shared.objective, start_ms, KILLED if killed else FAILED)
+                            shared.objective, start_ms, KILLED)
             raise
         writes: list[Future] = []
         for first in range(0, len(chunk), WRITE_ROWS):
@@ -131,11 +147,20 @@ def run_group(indices: list[int], jobs: Sequence[Job], max_rows: int, memory_mb:
 
 
 def _one_by_one(job: Job) -> Outcome:
+    """A configuration run alone, here; whatever fails, it ends as its own FAILED run."""
     spec, ctx = job
     try:
         return execute(spec, ctx)
     except USER_ERRORS as exc:
         return Outcome.failure(str(exc), log_failure(spec, ctx, str(exc)))
+    except RunFailed as exc:  # the run exists, ended FAILED with the cause
+        return Outcome.failure(str(exc), exc.run_id)
+    except Exception as exc:  # noqa: BLE001 - before the run opened (a build error)
+        message = store_error(exc)
+        try:
+            return Outcome.failure(message, log_failure(spec, ctx, message))
+        except Exception as again:  # noqa: BLE001 - the store itself failed: no run
+            return Outcome.failure(f"{message}; not recorded: {store_error(again)}")
 
 
 class _OptimizerCheck:

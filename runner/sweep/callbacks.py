@@ -7,10 +7,11 @@ import contextlib
 import gc
 import json
 import os
+import shlex
 import signal
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from runner.constants import (
+    COMMAND_TAG,
+    EXIT_INCOMPLETE,
     EXIT_SIGNAL,
     EXIT_USAGE,
     OVERRIDES_TAG,
@@ -28,7 +31,7 @@ from runner.constants import (
     UNHASHED,
 )
 from runner.errors import first_line
-from runner.sweep import hydra_private, summary
+from runner.sweep import hydra_private, ledger, summary
 from runner.tracking import client as mlflow_client
 
 # The launching process hands the sweep's tracking ids to its jobs through SWEEP_ENV: jobs
@@ -49,8 +52,11 @@ def sweep_info() -> dict[str, str] | None:
     return json.loads(text) if text else None
 
 
-def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str]) -> dict[str, str]:
-    """Create the store, experiment and parent run once; publish their ids to the jobs."""
+def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
+               sweep_dir: str | Path | None = None,
+               hydra_overrides: Sequence[str] = ()) -> dict[str, str]:
+    """Create the store, experiment and parent run once; publish their ids (and the ledger
+    the jobs note their ends in) to the jobs."""
     uri = mlflow_client.resolve_uri(cfg.tracking.uri, launch_dir)
     mlflow_client.check_reachable(uri)
     client = mlflow_client.client_for(uri)
@@ -61,21 +67,38 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str]) ->
     sweep_id = uuid.uuid4().hex[:8]
     parent = client.create_run(
         experiment, run_name=f"sweep-{sweep_id}",
-        tags={SWEEP_ID_TAG: sweep_id, ROLE_TAG: SWEEP_ROLE, OVERRIDES_TAG: command},
+        tags={SWEEP_ID_TAG: sweep_id, ROLE_TAG: SWEEP_ROLE, OVERRIDES_TAG: command,
+              COMMAND_TAG: shlex.join(["python", "-m", "runner", "-m", *[
+                  o for o in hydra_overrides if not o.startswith("hydra.mode=")], *overrides])},
     ).info.run_id
     info = {"uri": uri, "experiment_id": experiment, "parent_run_id": parent, "sweep_id": sweep_id,
-            "jobs": hydra_private.count_jobs(overrides)}
+            "jobs": hydra_private.count_jobs(overrides), "ledger": None}
+    if sweep_dir is not None:
+        Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+        info["ledger"] = ledger.path_in(sweep_dir)
+        Path(info["ledger"]).unlink(missing_ok=True)
     os.environ[SWEEP_ENV] = json.dumps(info)
     atexit.register(_end_if_running, info)
     return info
 
 
-def close_sweep(info: dict[str, str], output_dir: Path | None = None) -> None:
-    """Summarise the children on the parent run and end it."""
+def close_sweep(info: dict[str, str], output_dir: Path | None = None) -> list[str]:
+    """Summarise the children on the parent run and end it: FINISHED when every
+    configuration has a complete run, else FAILED. What is incomplete, a line each."""
     client = mlflow_client.client_for(info["uri"])
-    summary.record_on_parent(client, info, output_dir)
-    client.set_terminated(info["parent_run_id"], "FINISHED")
+    children = summary.children(client, info["experiment_id"], info["parent_run_id"])
+    running = [r for r in children if r.info.status == "RUNNING"]  # left by killed workers
+    mlflow_client.end_as_killed(client, running)
+    problems = ledger.incomplete(ledger.read(info), [r.info.run_id for r in running],
+                                 info.get("jobs"), len(children))
+    table = summary.record_on_parent(client, info, output_dir)
+    client.set_terminated(info["parent_run_id"], "FAILED" if problems else "FINISHED")
     os.environ.pop(SWEEP_ENV, None)
+    closing = summary.closing(info, table, output_dir, problems)
+    if output_dir is not None and output_dir.is_dir():
+        (output_dir / summary.SWEEP_JSON).write_text(json.dumps(closing, indent=2) + "\n")
+    print(summary.closing_lines(closing))
+    return problems
 
 
 def _results_key(overrides: str) -> list[str]:
@@ -145,10 +168,21 @@ class SweepTracking(Callback):
             signal.signal(signal.SIGTERM, _exit)
         with _or_exit("the sweep cannot start"):
             check_sweeper(config)
-            open_sweep(config, os.getcwd(), list(config.hydra.overrides.task))
+            open_sweep(config, os.getcwd(), list(config.hydra.overrides.task),
+                       str(config.hydra.sweep.dir), list(config.hydra.overrides.hydra))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         info = sweep_info()
-        if info is not None:
-            with _or_exit("the sweep's summary was not recorded"):
-                close_sweep(info, Path(str(config.hydra.sweep.dir)))
+        if info is None:
+            return
+        with _or_exit("the sweep's summary was not recorded"):
+            problems = close_sweep(info, Path(str(config.hydra.sweep.dir)))
+        if problems:
+            print(f"error: {len(problems)} configuration(s) of the sweep have no complete run "
+                  f"(sweep run {info['parent_run_id']} ended FAILED):", file=sys.stderr)
+            for line in problems[:20]:
+                print(f"  {line}", file=sys.stderr)
+            if len(problems) > 20:
+                print(f"  ... and {len(problems) - 20} more", file=sys.stderr)
+            print("Run the same command with resume=true to complete them.", file=sys.stderr)
+            raise SystemExit(EXIT_INCOMPLETE)

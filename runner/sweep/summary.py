@@ -14,6 +14,7 @@ from runner.report.tables import markdown as markdown_table
 from runner.report.tables import write_csv as write_table
 from runner.tracking import client as mlflow_client
 
+SWEEP_JSON = "sweep.json"  # the closing summary, in the sweep's folder
 COLUMNS = ("run_id", "name", "overrides", "status", "steps", "final_loss", "final_grad_norm",
            "final_suboptimality", "wall_time_s")
 REPORT_DIR = "report"
@@ -69,6 +70,38 @@ def record_on_parent(client, info: dict[str, str],
         if output_dir is not None and output_dir.is_dir():
             shutil.copytree(folder, output_dir, dirs_exist_ok=True)
     return table
+
+
+def closing(info: dict, table: list[dict], output_dir: Path | None,
+            problems: list[str]) -> dict:
+    """What a sweep found, for the console and sweep.json: where its runs are, how many
+    ended how, the best configuration, the report's path, what is incomplete."""
+    statuses: dict[str, int] = {}
+    for row in table:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    best = table[0] if table and math.isfinite(_sortable(table[0]["final_loss"])) else None
+    report = output_dir / REPORT_DIR / "report.html" if output_dir is not None else None
+    return {
+        "uri": info["uri"], "experiment_id": info["experiment_id"],
+        "parent_run_id": info["parent_run_id"], "runs": len(table), "statuses": statuses,
+        "best": None if best is None else {k: best[k] for k in ("run_id", "name", "overrides",
+                                                                  "final_loss")},
+        "report": str(report) if report is not None and report.is_file() else None,
+        "incomplete": problems,
+    }
+
+
+def closing_lines(summary: dict) -> str:
+    """`sweep <parent>: 20 runs (19 max_steps, 1 failed)`, the best run, the report."""
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["statuses"].items()))
+    lines = [f"sweep {summary['parent_run_id']}: {summary['runs']} runs ({counts or 'none'})"]
+    best = summary["best"]
+    if best is not None:
+        lines.append(f"best: {best['overrides'] or best['name']}: final loss "
+                     f"{best['final_loss']:.6g} (run {best['run_id']})")
+    if summary["report"]:
+        lines.append(f"report: {summary['report']}")
+    return "\n".join(lines)
 
 
 def _sortable(value) -> float:

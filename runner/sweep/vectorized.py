@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from runner.job import context
 from runner.results import Outcome
 from runner.spec import RunSpec
+from runner.sweep import ledger
 from runner.sweep.batch import run_jobs
 from runner.sweep.callbacks import sweep_info
 from runner.sweep.composer import Composer
@@ -36,5 +37,16 @@ def launch(hydra_context: HydraContext, config: DictConfig,
            job_overrides: Sequence[Sequence[str]], *, max_rows: int, memory_mb: float,
            on_done: Callable[[Sequence[int], Sequence[Outcome]], None]) -> list[Outcome]:
     """Run the jobs batched; `on_done` hears of each run as it is recorded."""
-    jobs = compose_jobs(hydra_context, config, job_overrides)
-    return run_jobs(jobs, max_rows=max_rows, memory_mb=memory_mb, on_done=on_done)
+    jobs, info, reported = compose_jobs(hydra_context, config, job_overrides), sweep_info(), set()
+
+    def noted(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:
+        for i, outcome in zip(indices, outcomes):
+            ledger.append(info, job_overrides[i], outcome)
+            reported.add(i)
+        on_done(indices, outcomes)
+
+    outcomes = run_jobs(jobs, max_rows=max_rows, memory_mb=memory_mb, on_done=noted)
+    for i, outcome in enumerate(outcomes):
+        if i not in reported:  # never reported: no run was recorded for it
+            noted([i], [outcome])
+    return outcomes

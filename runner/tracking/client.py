@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import logging
 import os
+import random
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +22,9 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from runner.constants import KILLED, STATUS_TAG
-from runner.errors import Interrupted, TrackingError, first_line
+from runner.errors import Interrupted, TrackingError, deferred_interrupts, first_line
 from runner.spec import param_text
+from runner.tracking import mlflow_private
 
 # MLflow retries an unreachable server for minutes by default; fail a run visibly instead.
 for _name, _value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
@@ -26,9 +32,21 @@ for _name, _value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
                       ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")):
     os.environ.setdefault(_name, _value)
 
+# "Creating initial MLflow database tables..." and its tracebacks of errors it raises anyway:
+# the runner reports each store error once, in a line
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
 # MLflow's per-request limits for log_batch
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100  # MAX_METRICS also bounds the total
 StoreError = MlflowException  # what a store raises for a request it refuses
+# How long a write waits for a store another process holds locked before it fails, in all
+# (bounded exponential backoff): GRADLAB_STORE_RETRY_S, default 60 s
+RETRY_ENV, RETRY_S = "GRADLAB_STORE_RETRY_S", 60.0
+# errors that pass: another writer holds the database (SQLite's lock, PostgreSQL's conflicts)
+TRANSIENT = ("database is locked", "database table is locked", "could not serialize access",
+             "deadlock detected")
+CONNECT_TIMEOUT_S = 3.0
 
 
 def resolve_uri(configured: str | None, base_dir: str | Path) -> str:
@@ -47,7 +65,12 @@ def resolve_uri(configured: str | None, base_dir: str | Path) -> str:
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before any work, when an HTTP tracking server does not answer."""
+    """Fail fast, in seconds and before any work, when the store cannot be used: an HTTP
+    server or database that does not answer, a SQLite file that cannot be created or written."""
+    if uri.startswith("sqlite:///"):
+        return _check_sqlite_file(uri[len("sqlite:///"):])
+    if uri.startswith(("postgresql", "mysql", "mssql")):
+        return _check_database_server(uri)
     if not uri.startswith(("http://", "https://")):
         return
     try:
@@ -58,10 +81,91 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         raise TrackingError(f"cannot reach the MLflow tracking server at {uri} ({reason})") from None
 
 
+def _check_sqlite_file(path: str) -> None:
+    where = Path(path)
+    if where.is_dir():
+        raise TrackingError(f"cannot use the tracking store sqlite:///{path}: it is a folder")
+    if not where.exists() and not where.parent.is_dir():
+        raise TrackingError(f"cannot use the tracking store sqlite:///{path}: the folder "
+                            f"{where.parent} does not exist")
+    try:  # create it (SQLite takes an empty file for an empty database) or open it to write
+        os.close(os.open(where, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
+    except OSError as exc:
+        raise TrackingError(f"cannot use the tracking store sqlite:///{path}: "
+                            f"{exc.strerror or exc}") from None
+
+
+def _check_database_server(uri: str) -> None:
+    parsed = urllib.parse.urlsplit(uri)
+    default = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+    port = parsed.port or default.get(parsed.scheme.split("+")[0], 0)
+    if not parsed.hostname or not port:
+        return  # a socket path or driver-specific form: left to the driver
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise TrackingError(f"cannot reach the tracking database at {parsed.hostname}:{port} "
+                            f"({exc.strerror or exc})") from None
+
+
 @functools.cache
 def client_for(uri: str) -> MlflowClient:
-    """One client per store and process (a client holds its store's connection pool)."""
-    return MlflowClient(tracking_uri=uri)
+    """One client per store and process (a client holds its store's connection pool), whose
+    calls wait out another process's lock (RetryingClient). A new SQLite store is created
+    and migrated under a lock beside the file, so any number of processes may start together."""
+    with _creation_lock(uri):
+        client = RetryingClient(MlflowClient(tracking_uri=uri))
+        mlflow_private.store(client)  # the store opens (creating the tables) here, once
+    return client
+
+
+@contextlib.contextmanager
+def _creation_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock on `<file>.lock` beside a SQLite store; nothing for other stores
+    (a database server serialises MLflow's migrations in its own transactions)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    with open(uri[len("sqlite:///"):] + ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class RetryingClient:
+    """An MlflowClient whose requests retry while another process holds the store locked:
+    exponential backoff with jitter, for at most GRADLAB_STORE_RETRY_S seconds in all; any
+    other error, or the budget spent, is raised as it is."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+        return functools.partial(retrying, attr)
+
+
+def retrying(call: Callable, *args, **kwargs):
+    """call(*args, **kwargs), again after a pause while the store is locked."""
+    budget = float(os.environ.get(RETRY_ENV, RETRY_S))
+    deadline, pause = time.monotonic() + budget, 0.05
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - only transient store errors are retried
+            if not is_transient(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 2, 2.0)
+
+
+def is_transient(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in TRANSIENT)
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -88,6 +192,18 @@ def open_experiment(uri: str, name: str) -> str:
         raise TrackingError(f"cannot use the tracking store {uri}: {first_line(exc)}") from None
 
 
+def store_error(exc: BaseException) -> str:
+    """One line for an error: a store's without MLflow's and SQLAlchemy's wrapping
+    (`tracking store: database is locked`), any other as `Type: message`."""
+    if not isinstance(exc, MlflowException):
+        return f"{type(exc).__name__}: {first_line(exc)}"
+    text = first_line(exc)
+    for marker in ("(sqlite3.OperationalError) ", "(sqlite3.DatabaseError) ", "OperationalError) "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return f"tracking store: {text}"
+
+
 class RunHandle:
     """An open run: its id, and the terminal status it will end with (the body may set it)."""
 
@@ -100,9 +216,13 @@ class RunHandle:
 def open_run(client: MlflowClient, experiment: str, *, name: str | None = None,
              tags: Mapping[str, str] | None = None) -> Iterator[RunHandle]:
     """Create a run and guarantee it ends: FINISHED (or the status the body set), FAILED
-    on error, KILLED on interrupt. One request to create, one to end."""
-    run = RunHandle(client.create_run(experiment, run_name=name, tags=dict(tags or {})).info.run_id)
+    on error, KILLED on interrupt. One request to create, one to end; a signal that arrives
+    during either waits until it is done, so no run is left RUNNING."""
+    with deferred_interrupts(raise_on_exit=False) as pending:
+        run = RunHandle(client.create_run(experiment, run_name=name,
+                                          tags=dict(tags or {})).info.run_id)
     try:
+        pending.raise_now()
         yield run
     except (Interrupted, KeyboardInterrupt):
         run.status = RunStatus.to_string(RunStatus.KILLED)
@@ -111,7 +231,7 @@ def open_run(client: MlflowClient, experiment: str, *, name: str | None = None,
         run.status = RunStatus.to_string(RunStatus.FAILED)
         raise
     finally:
-        with contextlib.suppress(Exception):
+        with deferred_interrupts(), contextlib.suppress(Exception):
             client.set_terminated(run.run_id, run.status)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -73,9 +75,20 @@ def write_folders(items: Sequence[tuple[str, dict[str, str], tuple | None]]) -> 
         write_folder(*item)
 
 
-def _ignore_interrupts() -> None:
-    # Ctrl-C reaches the whole process group: the launching process decides what stops
+def _helper_start(parent: int) -> None:
+    """In each helper: Ctrl-C reaches the whole process group, and the launching process
+    decides what stops; if that process dies, even by SIGKILL, the helper ends within a
+    second (and with the helpers, multiprocessing's resource tracker)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    # a process's parent id changes when the parent dies (prctl's PR_SET_PDEATHSIG would
+    # follow the thread that started the helper, not the process)
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 class Writers:
@@ -84,7 +97,7 @@ class Writers:
     def __init__(self, processes: int = 2) -> None:
         self.processes = processes
         self.pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"),
-                                        initializer=_ignore_interrupts)
+                                        initializer=_helper_start, initargs=(os.getpid(),))
 
     def submit(self, items: list[tuple[str, RunFiles]]) -> list[Future]:
         """Write each (folder, files) pair's texts and table, split among the processes."""

@@ -44,6 +44,7 @@ class History:
     steps: np.ndarray
     values: np.ndarray
     seconds: np.ndarray
+    timestamps: np.ndarray | None = None  # ms since the epoch, as logged
 
 
 def read(client: MlflowClient, run_ids: list[str], key: str,
@@ -75,7 +76,7 @@ def histories(rows: Rows) -> dict[str, History]:
         items.sort()
         steps, stamps, values = (np.array(c) for c in zip(*items))
         out[run_id] = History(steps.astype(np.int64), values.astype(np.float64),
-                              (stamps - stamps[0]) / 1000.0)
+                              (stamps - stamps[0]) / 1000.0, stamps.astype(np.int64))
     return out
 
 

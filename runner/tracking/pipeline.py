@@ -21,6 +21,7 @@ from runner.loop import Trace
 from runner.results import Outcome, Record
 from runner.spec import RunSpec
 from runner.tracking import sqlstore
+from runner.tracking.client import retrying, store_error
 from runner.tracking.files import Writers
 from runner.tracking.runs import Context, finished_run, log_failure, log_run
 
@@ -80,7 +81,7 @@ def _outcomes(future: Future, n: int) -> list[Outcome]:
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - a write that failed fails its runs only
-        return [Outcome.failure(f"the run could not be recorded: {first_line(exc)}")] * n
+        return [Outcome.failure(f"the run could not be recorded: {store_error(exc)}")] * n
 
 
 def _log_failure(job: Job, exc: Exception) -> list[Outcome]:
@@ -114,7 +115,7 @@ def commit_rows(jobs: Sequence[Job], prepared: Future, objective: Objective,
     records, batch = prepared.result()
     if batch is not None:
         try:
-            ids = sqlstore.commit(jobs[0][1].client, batch)
+            ids = retrying(sqlstore.commit, jobs[0][1].client, batch)  # atomic: safe to retry
             return [Outcome.of(run_id, record) for run_id, record in zip(ids, records)]
         except Exception as exc:  # noqa: BLE001 - retried run by run, where errors are per run
             log.warning(f"writing {len(jobs)} runs at once failed ({first_line(exc)}); "
@@ -128,4 +129,4 @@ def _log_one(job: Job, record: Record, objective: Objective, start_ms: int) -> O
         return Outcome.of(log_run(spec, record, run_files(spec, record, objective), start_ms, ctx),
                           record)
     except Exception as exc:  # noqa: BLE001 - one run's logging failure fails that run only
-        return Outcome.failure(str(exc))
+        return Outcome.failure(f"the run could not be recorded: {store_error(exc)}")

@@ -1,0 +1,221 @@
+"""Faults injected into real sweeps: a configuration that raises, a store another process
+holds locked, a store that cannot grow, signals at any moment, many processes starting on a
+new store. Nothing is lost, nothing is left RUNNING, and every failure is said."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import ROOT, Store, run_cli, start_cli, wait_until
+from tests.test_scale import children, fresh_store
+
+pytestmark = pytest.mark.slow
+VECTORIZED = ("hydra/launcher=vectorized",)
+# sgd on ‖x‖² from (1, 1): x ← (1 − 2η)x stays in [-3, 3] for η ≤ 1; η = 1.6 leaves at step 2
+FRAGILE = ("objective=python", "objective.function=tests.fixtures.fragile.fragile",
+           "objective.minimizer=[0.0,0.0]", "objective.x0=[1.0,1.0]", "steps=40",
+           "artifacts.plots=false")
+LRS = [round(0.05 * k, 2) for k in range(1, 20)] + [1.6]
+
+
+def sweep_runs(store: Store) -> tuple[object, list]:
+    runs = store.runs()
+    (parent,) = [r for r in runs if r.data.tags.get("role") == "sweep"]
+    return parent, [r for r in runs if r is not parent]
+
+
+@pytest.mark.parametrize("launcher", [(), VECTORIZED], ids=["basic", "vectorized"])
+def test_one_configuration_that_raises_fails_alone(store, launcher):
+    proc = store.run("-m", *launcher, *FRAGILE, "optimizer.lr=" + ",".join(map(str, LRS)))
+    assert "Traceback" not in proc.stderr
+    parent, runs = sweep_runs(store)
+    assert len(runs) == 20 and parent.info.status == "FINISHED"
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    assert len(failed) == 1 and len([r for r in runs if r.info.status == "FINISHED"]) == 19
+    (bad,) = failed
+    assert bad.data.params["optimizer.lr"] == "1.6" and bad.data.tags["status"] == "failed"
+    assert bad.data.tags["error"] == "ValueError: fragile: a coordinate left [-3, 3]"
+    assert int(bad.data.metrics["steps"]) == 1  # x₁ = (-2.2, -2.2) was the last good point
+    assert parent.data.metrics["runs_failed"] == 1 and parent.data.metrics["runs"] == 20
+
+
+def hold_lock(db: Path, ledger_glob: str, after: int, seconds: float) -> threading.Thread:
+    """Once `after` jobs have ended, hold the SQLite store's write lock for `seconds`."""
+    def hold() -> None:
+        wait_until(lambda: sum(len(p.read_text().splitlines())
+                               for p in db.parent.glob(ledger_glob)) >= after)
+        connection = sqlite3.connect(db, isolation_level=None, timeout=60)
+        connection.execute("BEGIN EXCLUSIVE")
+        time.sleep(seconds)
+        connection.execute("COMMIT")
+        connection.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("launcher", [(), VECTORIZED], ids=["basic", "vectorized"])
+def test_a_lock_held_past_the_retry_budget_is_said_and_resume_completes(store, launcher):
+    sweep = ("-m", *launcher, "optimizer.lr=0.01,0.02,0.03,0.04,0.05,0.06", "steps=1500",
+             "artifacts.plots=false", "hydra.launcher.max_rows=2" if launcher else "seed=0")
+    store.run("steps=1", "artifacts.plots=false")  # the store exists
+    locker = hold_lock(store.folder / "mlflow.db", "multirun/*/*/jobs.jsonl", 2, 25)
+    proc = store.run(*sweep, check=False, env={"GRADLAB_STORE_RETRY_S": "1"})
+    locker.join()
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert "have no complete run" in proc.stderr and "database is locked" in proc.stderr
+    assert "Traceback" not in proc.stderr and "resume=true" in proc.stderr
+    assert not [r for r in store.runs() if r.info.status == "RUNNING"]
+    resumed = store.run(*sweep, "resume=true")
+    assert "no complete run" not in resumed.stderr
+    finished = [r for r in children(store.client, "FINISHED") if r.data.params["steps"] == "1500"]
+    assert sorted(float(r.data.params["optimizer.lr"]) for r in finished) == [
+        0.01, 0.02, 0.03, 0.04, 0.05, 0.06]  # each configuration once
+
+
+def test_a_store_that_cannot_grow_is_said_and_resume_completes(store):
+    store.run("steps=1", "artifacts.plots=false")  # the store exists
+    limit = (store.folder / "mlflow.db").stat().st_size + 60_000  # a few runs' rows more
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    sweep = ("-m", "optimizer.lr=" + ",".join(f"0.0{k}" for k in range(1, 9)), "steps=400",
+             "artifacts.plots=false", f"tracking.uri={store.uri}")
+    proc = subprocess.run([sys.executable, "-m", "runner", *sweep], cwd=store.folder,
+                          capture_output=True, text=True, timeout=600, preexec_fn=small_files,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "have no complete run" in proc.stderr or "summary was not recorded" in proc.stderr
+    assert not [r for r in store.runs() if r.info.status == "RUNNING"]
+    assert len(children(store.client, "FINISHED")) < 9  # the limit did bite
+    resumed = store.run(*sweep, "resume=true")
+    assert "no complete run" not in resumed.stderr
+    finished = [r for r in children(store.client, "FINISHED") if r.data.params["steps"] == "400"]
+    assert len(finished) == 8 and len({r.data.tags["config_hash"] for r in finished}) == 8
+
+
+def session_processes(pid: int) -> list[str]:
+    out = subprocess.run(["ps", "-s", str(pid), "-o", "pid=,args="], capture_output=True,
+                         text=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def assert_nothing_left(store: Store, proc: subprocess.Popen) -> None:
+    wait_until(lambda: not session_processes(proc.pid), timeout=30)
+    runs = store.runs()
+    assert not [r for r in runs if r.info.status == "RUNNING"], [
+        (r.info.run_name, r.data.tags.get("role")) for r in runs]
+    for run in runs:
+        if run.data.tags.get("role") == "sweep":
+            continue
+        assert run.info.status in ("FINISHED", "KILLED"), run.info.status
+        if run.info.status == "KILLED":
+            assert run.data.tags["status"] == "killed"
+        else:  # complete: its metrics and files
+            assert "final_loss" in run.data.metrics
+            assert store.artifact_json(run.info.run_id)["steps"] == 20000
+
+
+MOMENTS = 20
+
+
+def test_sigterm_at_any_moment_of_a_run_ends_it_killed_or_finished(tmp_path):
+    """SIGTERM at 20 evenly spread moments of a run's life, from the start of the process to
+    the last file written: never a run left RUNNING, never a process left behind."""
+    args = ("steps=20000", "optimizer.lr=0.01")
+    reference = fresh_store(tmp_path / "reference")
+    start = time.monotonic()
+    proc = start_cli(*args, f"tracking.uri={reference.uri}", cwd=reference.folder)
+    assert proc.wait(timeout=300) == 0
+    life = time.monotonic() - start
+    outcomes = []
+    for k in range(MOMENTS):
+        store = fresh_store(tmp_path / f"t{k}")
+        proc = start_cli(*args, f"tracking.uri={store.uri}", cwd=store.folder)
+        time.sleep(life * (k + 0.5) / MOMENTS)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+        log = (store.folder / "cli.log").read_text()
+        assert code in (0, 128 + signal.SIGTERM, -signal.SIGTERM), log[-2000:]
+        assert "Traceback" not in log, log[-3000:]
+        assert_nothing_left(store, proc)
+        outcomes.append({r.info.status for r in store.runs()} or {"none"})
+    seen = set().union(*outcomes)
+    assert "KILLED" in seen and ("FINISHED" in seen or "none" in seen), outcomes
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_no_process_of_a_vectorized_sweep_survives_it(tmp_path, sig):
+    store = Store(tmp_path)
+    proc = start_cli("-m", *VECTORIZED, "optimizer.lr=0.01,0.02", "seed=range(0,200)",
+                     "steps=20000", "artifacts.plots=false", "hydra.launcher.max_rows=100",
+                     f"tracking.uri={store.uri}", cwd=tmp_path)
+    # the helper processes that write files start with the first batch's runs
+    wait_until(lambda: len(session_processes(proc.pid)) >= 3, timeout=240)
+    proc.send_signal(sig)
+    proc.wait(timeout=120)
+    wait_until(lambda: not session_processes(proc.pid), timeout=30)
+    if sig == signal.SIGTERM:
+        assert not [r for r in store.runs() if r.info.status == "RUNNING"]
+
+
+ONE_RUN = """
+import sys
+from runner.tracking.client import client_for, open_experiment
+uri = sys.argv[1]
+experiment = open_experiment(uri, "gradlab")
+client = client_for(uri)
+run = client.create_run(experiment).info.run_id
+client.set_terminated(run, "FINISHED")
+"""
+
+
+def test_eight_processes_start_together_on_a_new_store(tmp_path):
+    """10 times: 8 processes open a store that does not exist yet and record a run (the
+    runner's own store opening, without torch); then once with the whole CLI."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for rep in range(10):
+        uri = f"sqlite:///{tmp_path / f'new{rep}.db'}"
+        procs = [subprocess.Popen([sys.executable, "-c", ONE_RUN, uri], env=env,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        errors = [p.communicate(timeout=300)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name("gradlab").experiment_id
+        assert len(client.search_runs([experiment])) == 8
+    store = fresh_store(tmp_path / "cli")
+    procs = [start_cli(f"optimizer.lr=0.0{k}", "steps=5", "artifacts.plots=false",
+                       f"tracking.uri={store.uri}", cwd=store.folder) for k in range(1, 9)]
+    assert [p.wait(timeout=600) for p in procs] == [0] * 8
+    assert len(children(store.client, "FINISHED")) == 8
+    store.run("steps=5", "artifacts.plots=false")  # the store is usable afterwards
+
+
+@pytest.mark.parametrize("uri, says", [
+    ("sqlite:////proc/gradlab/mlflow.db", "does not exist"),
+    ("sqlite:///{tmp}", "it is a folder"),
+    ("postgresql://gradlab@127.0.0.1:{port}/mlflow", "cannot reach the tracking database"),
+])
+def test_an_unusable_store_is_one_line_and_no_run(tmp_path, uri, says):
+    from tests.conftest import free_port
+
+    uri = uri.format(tmp=tmp_path, port=free_port())
+    start = time.monotonic()
+    proc = run_cli("steps=5", f"tracking.uri={uri}", cwd=tmp_path)
+    took = time.monotonic() - start
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr[-2000:]
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    print(f"{uri}: refused in {took:.1f} s")  # for the record (-s), not asserted

@@ -1,0 +1,41 @@
+"""Every sweep ends by saying what it found, whatever the launcher: its parent run, runs per
+status, the best configuration and the report, on the console and in sweep.json."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+GRID = ("optimizer.lr=0.01,0.05,0.1,0.3", "objective.x0=[1.0,1.0]", "steps=120",
+        "artifacts.plots=false")
+LAUNCHERS = {"basic": (), "joblib": ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"),
+             "vectorized": ("hydra/launcher=vectorized",)}
+
+
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+def test_a_sweep_ends_with_its_answer(store, launcher):
+    proc = store.run("-m", *LAUNCHERS[launcher], *GRID)
+    runs = store.runs()
+    (parent,) = [r for r in runs if r.data.tags.get("role") == "sweep"]
+    children = [r for r in runs if r is not parent]
+    best = min(children, key=lambda r: r.data.metrics["final_loss"])  # MLflow's answer
+    (folder,) = store.folder.glob("multirun/*/*/sweep.json")
+    summary = json.loads(folder.read_text())
+    assert summary["parent_run_id"] == parent.info.run_id and summary["runs"] == 4
+    assert summary["statuses"] == {"diverged": 1, "max_steps": 3}  # lr 0.3 > 2/8 diverges
+    assert summary["best"]["run_id"] == best.info.run_id
+    assert math.isclose(summary["best"]["final_loss"], best.data.metrics["final_loss"],
+                        rel_tol=1e-15)
+    assert summary["incomplete"] == [] and summary["report"].endswith("report/report.html")
+    assert f"sweep {parent.info.run_id}: 4 runs (1 diverged, 3 max_steps)" in proc.stdout
+    assert f"(run {best.info.run_id})" in proc.stdout and "report: " in proc.stdout
+    if launcher == "vectorized":  # the report is rebuilt from the sweep's folder alone
+        report = run_cli(str(folder.parent), "--out", str(store.folder / "again"),
+                         cwd=store.folder, module="runner.report")
+        assert report.returncode == 0, report.stderr[-2000:]
+        assert "4 runs" in report.stdout and (store.folder / "again" / "report.html").is_file()
