@@ -4,26 +4,36 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from objectives.base import Objective, ObjectiveError
 
+MAX_FILE_BYTES = 1_000_000  # a formula file is read whole; the parser then limits its length
+
 
 class Expression(Objective):
     """Minimize a function given as a formula, e.g. "2*x**2 + x + 3" or "sum(x**2)".
 
-    Grammar (checked by `objectives.formula.parse`, never eval'd): numbers, + − * / **,
+    Grammar (checked by `objectives.grammar`, never eval'd): numbers, + − * / **,
     parentheses, the functions exp, log, log2, log10, sqrt, abs, sin, cos, tan, sinh, cosh,
-    tanh, arcsin/asin, arccos/acos, arctan/atan and sum, the constants pi and e. Variables
-    are either named ("2*a**2 + 3*b**3": coordinates in order of first appearance, or in
-    the order `variables` gives) or entries of one vector ("x[0]**2 + 4*x[1]**2",
-    "sum(x**2)": d is the largest index + 1, or `dim`, or len(x0) when larger).
+    tanh, arcsin/asin, arccos/acos, arctan/atan, atan2(y, x), where(cond, a, b) with
+    comparisons (< <= > >= == !=, and, or, not), the constants pi and e, sums and products
+    of a vector (sum(x**2)) or over an index range (sum(f(i) for i in range(1, m + 1)), with
+    whole-number arithmetic in indices such as x[i-1]). Variables are either named
+    ("2*a**2 + 3*b**3": coordinates in order of first appearance, or in the order
+    `variables` gives) or entries of one vector ("x[0]**2 + 4*x[1]**2", "sum(x**2)": d is
+    the largest index + 1, or `dim`, or len(x0) when larger). `constants` names numbers
+    ({m: 15}) and `data` names vectors ({y: [...]}, read as y[i]); `file` holds the formula
+    instead of `expr` (# starts a comment). A formula may have up to 20,000 nodes once its
+    loops are expanded.
 
-    Gradient: ∂f/∂xᵢ = sympy.diff(f, xᵢ), compiled to torch ops like f itself (abs
-    differentiates to sign). Minimizer and minimum: only as given (`minimizer` alone gives
+    Gradient: ∂f/∂xᵢ by the chain rule on the SymPy expression (`objectives.derivative`),
+    compiled to torch ops like f itself (abs differentiates to sign; where to the derivative
+    of the branch taken). Minimizer and minimum: only as given (`minimizer` alone gives
     f* = f(x*)).
     """
 
@@ -32,8 +42,11 @@ class Expression(Objective):
 
     def __init__(
         self,
-        expr: str,
+        expr: str | None = None,
         *,
+        file: str | None = None,
+        constants: Mapping[str, float] | None = None,
+        data: Mapping[str, Sequence[float]] | None = None,
         x0: Sequence[float] | Tensor | None = None,
         variables: Sequence[str] | None = None,
         dim: int | None = None,
@@ -46,17 +59,21 @@ class Expression(Objective):
         if dim is not None and dim < 1:
             raise ObjectiveError(f"objective.dim must be >= 1, got {dim}")
         size = dim if dim is not None else 0 if x0 is None else torch.as_tensor(x0).numel()
-        from objectives.formula import RealAbs, parse  # SymPy: imported when a formula is used
+        from objectives.formula import parse  # SymPy: imported when a formula is used
 
-        self.formula = parse(expr, variables=variables, size=size)
+        text = read_formula(file) if file is not None else expr
+        if text is None:
+            raise ObjectiveError("objective.expr or objective.file must give the formula")
+        self.formula = parse(text, variables=variables, size=size, constants=constants,
+                             data=data)
         d = len(self.formula.symbols)
         if dim is not None and d != dim:
             raise ObjectiveError(f"objective.dim is {dim} but the formula has {d} coordinates")
         super().__init__(d, x0=x0, dtype=dtype, device=device)
         self.expr = self.formula.text
         self.variables = self.formula.names
-        # abs is not holomorphic: the complex step would differentiate |z|, not |x|
-        self.supports_complex = not self.formula.expr.has(RealAbs)
+        # abs, atan2 and where are not holomorphic: the complex step would be wrong
+        self.supports_complex = self.formula.holomorphic
         self._value = self.formula.value_function()
         self._set_optimum(minimum, minimizer)
 
@@ -77,13 +94,26 @@ class Expression(Objective):
         return self._value(x)
 
     def grad(self, x: Tensor) -> Tensor:
-        return torch.stack([partial(x) for partial in self._partials], dim=-1)
+        return self._gradient(x)
 
     @functools.cached_property
-    def _partials(self) -> list[Callable[[Tensor], Tensor]]:
+    def _gradient(self) -> Callable[[Tensor], Tensor]:
         # derived on first use: SymPy takes ~10 ms per coordinate, which runs that use
         # autograd or finite differences need not pay
-        return self.formula.partial_functions()
+        return self.formula.gradient_function()
 
     def describe(self) -> str:
-        return f"expr({self.expr})"
+        text = self.expr if len(self.expr) <= 80 else self.expr[:77] + "..."
+        return f"expr({text})"
+
+
+def read_formula(file: str | Path) -> str:
+    """The text of a formula file (objective.file), with a clear error if it cannot be read."""
+    path = Path(file).expanduser()
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ObjectiveError(f"objective.file: {path} is over {MAX_FILE_BYTES} bytes")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        raise ObjectiveError(f"objective.file: cannot read {path}: {reason}") from None

@@ -60,68 +60,86 @@ class Analytic(GradientMethod):
         return objective.value(x), objective.grad(x)
 
 
+#: h ~ ε^p balances truncation and rounding error: one-sided differences err by
+#: h|f″|/2 + 2ε|f|/h, central ones by h²|f‴|/6 + ε|f|/h, Richardson's by O(h⁴) + O(ε/h)
+STEP_EXPONENTS = {"forward": 1 / 2, "backward": 1 / 2, "central": 1 / 3, "richardson": 1 / 5}
+
+
 def default_step(dtype: torch.dtype, scheme: str) -> float:
-    """ε^(1/2) for one-sided differences, ε^(1/3) for central ones (truncation ≈ rounding)."""
-    eps = torch.finfo(dtype).eps
-    return eps ** (1 / 3) if scheme in ("central", "richardson") else eps**0.5
+    """ε^(1/2) for one-sided differences, ε^(1/3) for central ones, ε^(1/5) for Richardson."""
+    return torch.finfo(dtype).eps ** STEP_EXPONENTS[scheme]
 
 
 class FiniteDifference(GradientMethod):
     """Finite differences along each coordinate, all perturbed points in one batched call.
 
-    forward:  (f(x + h eᵢ) − f(x)) / h            error O(h)
-    backward: (f(x) − f(x − h eᵢ)) / h            error O(h)
-    central:  (f(x + h eᵢ) − f(x − h eᵢ)) / 2h    error O(h²)
+    forward:  (f(x + hᵢ eᵢ) − f(x)) / hᵢ              error O(h)
+    backward: (f(x) − f(x − hᵢ eᵢ)) / hᵢ              error O(h)
+    central:  (f(x + hᵢ eᵢ) − f(x − hᵢ eᵢ)) / 2hᵢ     error O(h²)
     richardson: (4 D(h/2) − D(h)) / 3 with D the central difference, error O(h⁴)
-    The default h follows the dtype (see `default_step`); a given h is used as is.
+
+    The step along coordinate i is hᵢ = h·max(1, |xᵢ|) (relative, as SciPy's
+    approx_derivative scales it) or hᵢ = h (absolute), with h the given one or
+    `default_step`. `relative=None` (the default) scales the default step and uses a given
+    h as is, so that a demo's h = 1e-4 gives the demo's numbers; True or False decide for
+    both.
     """
 
     name = "finite_diff"
 
-    def __init__(self, scheme: str = "central", h: float | None = None) -> None:
+    def __init__(self, scheme: str = "central", h: float | None = None,
+                 relative: bool | None = None) -> None:
         if scheme not in FD_SCHEMES:
             raise ObjectiveError(
                 f"gradient.scheme must be one of {', '.join(FD_SCHEMES)}, got '{scheme}'"
             )
         if h is not None and not h > 0:
             raise ObjectiveError(f"gradient.h must be > 0, got {h}")
+        if relative is not None and not isinstance(relative, bool):
+            raise ObjectiveError(
+                f"gradient.relative must be true, false or null, got {relative!r}"
+            )
         self.scheme = scheme
         self.h = None if h is None else float(h)
+        self.relative = self.h is None if relative is None else relative
 
     def step(self, dtype: torch.dtype) -> float:
         return self.h if self.h is not None else default_step(dtype, self.scheme)
 
-    def __call__(self, objective: Objective, x: Tensor) -> tuple[Tensor, Tensor]:
+    def steps(self, x: Tensor) -> Tensor:
+        """hᵢ for each coordinate of each point: shape (..., d)."""
         h = self.step(x.dtype)
+        return h * x.abs().clamp(min=1) if self.relative else torch.full_like(x, h)
+
+    def __call__(self, objective: Objective, x: Tensor) -> tuple[Tensor, Tensor]:
+        steps = self.steps(x)
         if self.scheme == "richardson":
-            value, coarse = self._central(objective, x, h)
-            _, fine = self._central(objective, x, h / 2)
+            value, coarse = self._central(objective, x, steps)
+            _, fine = self._central(objective, x, steps / 2)
             return value, (4 * fine - coarse) / 3
         if self.scheme == "central":
-            return self._central(objective, x, h)
-        d = x.shape[-1]
+            return self._central(objective, x, steps)
         sign = 1.0 if self.scheme == "forward" else -1.0
-        points = torch.cat([x.unsqueeze(-2), x.unsqueeze(-2) + sign * h * _eye(x, d)], dim=-2)
-        values = objective.value(points)  # (..., d + 1)
-        value, shifted = values[..., 0], values[..., 1:]
-        grad = (shifted - value.unsqueeze(-1)) / h * sign
-        return value, grad
+        shifted = x.unsqueeze(-2) + sign * torch.diag_embed(steps)  # (..., d, d)
+        values = objective.value(torch.cat([x.unsqueeze(-2), shifted], dim=-2))  # (..., d + 1)
+        value = values[..., 0]
+        return value, (values[..., 1:] - value.unsqueeze(-1)) / steps * sign
 
     @staticmethod
-    def _central(objective: Objective, x: Tensor, h: float) -> tuple[Tensor, Tensor]:
+    def _central(objective: Objective, x: Tensor, steps: Tensor) -> tuple[Tensor, Tensor]:
         d = x.shape[-1]
-        e = h * _eye(x, d)
+        e = torch.diag_embed(steps)  # (..., d, d)
         points = torch.cat([x.unsqueeze(-2), x.unsqueeze(-2) + e, x.unsqueeze(-2) - e], dim=-2)
         values = objective.value(points)  # (..., 2d + 1)
-        value, plus, minus = values[..., 0], values[..., 1 : d + 1], values[..., d + 1 :]
-        return value, (plus - minus) / (2 * h)
+        value, up, down = values[..., 0], values[..., 1 : d + 1], values[..., d + 1 :]
+        return value, (up - down) / (2 * steps)
 
 
 class ComplexStep(GradientMethod):
     """Complex-step derivative: ∂f/∂xᵢ = Im f(x + i h eᵢ) / h.
 
     No subtraction, hence no cancellation: exact to machine precision with h = 1e-20 for
-    objectives that are real-analytic and written in holomorphic ops (no abs, max, or
+    objectives that are real-analytic and written in holomorphic ops (no abs, max, atan2 or
     comparisons on the perturbed value). Reference: Squire & Trapp, SIAM Review 40(1), 1998.
     """
 
@@ -136,8 +154,8 @@ class ComplexStep(GradientMethod):
         if not objective.supports_complex:
             raise ObjectiveError(
                 f"gradient=complex_step: objective '{objective.name}' uses operations that are "
-                "not holomorphic (abs, max, comparisons), so the complex step would be wrong; "
-                "use gradient=autograd or gradient=finite_diff"
+                "not holomorphic (abs, max, atan2, where or comparisons), so the complex step "
+                "would be wrong; use gradient=autograd or gradient=finite_diff"
             )
 
     def __call__(self, objective: Objective, x: Tensor) -> tuple[Tensor, Tensor]:

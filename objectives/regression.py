@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from objectives.base import Objective, ObjectiveError
+from objectives.base import Objective, ObjectiveError, check_size, integer, seed_of, shown
 
 LOSSES = ("norm", "mse")
 
@@ -38,20 +38,21 @@ class LinearRegression(Objective):
         device: str | torch.device = "cpu",
     ) -> None:
         if loss not in LOSSES:
-            raise ObjectiveError(f"linreg: loss must be one of {', '.join(LOSSES)}, got '{loss}'")
-        if int(n) < 2:
-            raise ObjectiveError(f"linreg: n must be >= 2, got {n}")
+            raise ObjectiveError(f"objective.loss must be one of {', '.join(LOSSES)}, "
+                                 f"got {shown(loss)}")
+        n = integer(n, "objective.n", low=2)
+        check_size(f"objective.n={n}", (n, 2), dtype)  # the design matrix X = [x, 1]
         super().__init__(2, x0=x0, dtype=dtype, device=device)
         self.loss = loss
-        gen = torch.Generator().manual_seed(int(seed))
-        xs = 2 * torch.rand(int(n), generator=gen, dtype=torch.float64)
-        ys = a * xs + b + sigma * torch.randn(int(n), generator=gen, dtype=torch.float64)
+        gen = torch.Generator().manual_seed(seed_of(seed, "objective.seed"))
+        xs = 2 * torch.rand(n, generator=gen, dtype=torch.float64)
+        ys = a * xs + b + sigma * torch.randn(n, generator=gen, dtype=torch.float64)
         self.x_data, self.y_data = self.tensor(xs), self.tensor(ys)
         X = torch.stack([xs, torch.ones_like(xs)], dim=1)
         theta = torch.linalg.lstsq(X, ys[:, None]).solution[:, 0]
         self.minimizer = self.tensor(theta)
         residual = float(torch.linalg.norm(X @ theta - ys))
-        self.minimum = residual if loss == "norm" else residual**2 / int(n)
+        self.minimum = residual if loss == "norm" else residual**2 / n
 
     def residual(self, theta: Tensor) -> Tensor:
         return theta[..., 0:1] * self.x_data + theta[..., 1:2] - self.y_data

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from objectives.base import Objective, ObjectiveError
+from objectives.base import Objective, integer
 
 
 class Rosenbrock(Objective):
@@ -33,14 +34,11 @@ class Rosenbrock(Objective):
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
     ) -> None:
-        if int(dim) < 2:
-            raise ObjectiveError(f"rosenbrock: dim must be >= 2, got {dim}")
-        super().__init__(dim, x0=x0, dtype=dtype, device=device)
+        super().__init__(integer(dim, "objective.dim", low=2), x0=x0, dtype=dtype, device=device)
         self.a, self.b = float(a), float(b)
-        x_star = [self.a]
-        for _ in range(self.dim - 1):
-            x_star.append(x_star[-1] ** 2)
-        self.minimizer = self.tensor(x_star)
+        x_star = minimizer(self.a, self.dim)
+        # for |a| > 1 the coordinates of x* overflow past a few dozen: then f* alone is known
+        self.minimizer = self.tensor(x_star) if torch.isfinite(x_star).all() else None
         self.minimum = 0.0
 
     def value(self, x: Tensor) -> Tensor:
@@ -52,3 +50,20 @@ class Rosenbrock(Objective):
         inner = tail - head**2
         left = -4 * self.b * head * inner - 2 * (self.a - head)
         return F.pad(left, (0, 1)) + F.pad(2 * self.b * inner, (1, 0))
+
+
+def minimizer(a: float, dim: int) -> Tensor:
+    """(a, a², a⁴, …) by repeated squaring; the squares reach a fixed point (0, 1 or inf)
+    within a few dozen steps, which then fills the rest (a large dim costs O(dim))."""
+    head = [a]
+    while len(head) < dim:
+        try:
+            square = head[-1] ** 2
+        except OverflowError:
+            square = math.inf
+        head.append(square)
+        if square == head[-2] or math.isnan(square):
+            break
+    x = torch.full((dim,), head[-1], dtype=torch.float64)
+    x[: len(head)] = torch.tensor(head, dtype=torch.float64)
+    return x

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from objectives.base import Objective, ObjectiveError
+from objectives.base import Objective, ObjectiveError, check_size, integer, numbers, shown
 
 # The textbook's cross_entropy_error adds 1e-7 inside the log to avoid log(0).
 TEXTBOOK_LOG_EPS = 1e-7
@@ -38,19 +39,24 @@ class SoftmaxClassifier(Objective):
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
     ) -> None:
-        X = torch.as_tensor(inputs, dtype=torch.float64)
-        if X.dim() != 2 or X.shape[0] == 0:
-            raise ObjectiveError(f"softmax: inputs must be a non-empty list of rows, got {inputs}")
-        t = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        X = numbers(inputs, "objective.inputs", 2)
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ObjectiveError(
+                f"objective.inputs must be a non-empty list of rows, got {shown(inputs)}")
+        t = _labels(labels)
         if t.numel() != X.shape[0]:
             raise ObjectiveError(
-                f"softmax: {X.shape[0]} input row(s) but {t.numel()} label(s)"
+                f"objective.labels: {X.shape[0]} input row(s) but {t.numel()} label(s)"
             )
-        if int(classes) < 2 or t.min() < 0 or t.max() >= int(classes):
-            raise ObjectiveError(f"softmax: labels must lie in 0..{int(classes) - 1}")
-        if log_eps < 0:
-            raise ObjectiveError(f"softmax: log_eps must be >= 0, got {log_eps}")
-        self.n_inputs, self.classes = X.shape[1], int(classes)
+        classes = integer(classes, "objective.classes", low=2)
+        if t.min() < 0 or t.max() >= classes:
+            raise ObjectiveError(
+                f"objective.labels must lie in 0..{classes - 1}, got {shown(labels)}")
+        if not 0 <= log_eps < math.inf:
+            raise ObjectiveError(f"objective.log_eps must be >= 0 and finite, got {log_eps}")
+        check_size(f"objective.classes={classes}", (X.shape[0], classes), dtype)  # one-hot labels
+        check_size(f"objective.classes={classes}", (X.shape[1], classes), dtype)  # W
+        self.n_inputs, self.classes = X.shape[1], classes
         super().__init__(self.n_inputs * self.classes, x0=x0, dtype=dtype, device=device)
         self.inputs = self.tensor(X)
         self.onehot = self.tensor(torch.nn.functional.one_hot(t, self.classes))
@@ -74,3 +80,14 @@ class SoftmaxClassifier(Objective):
         dz = (p / (p + self.log_eps)) * (y - self.onehot) / y.shape[-2]
         dW = self.inputs.transpose(-1, -2) @ dz  # (..., inputs, classes)
         return dW.reshape(*x.shape)
+
+
+def _labels(labels) -> Tensor:
+    """Class indices: a flat list of integers."""
+    flat = list(labels) if isinstance(labels, (list, tuple)) else None
+    if isinstance(labels, Tensor) and not labels.is_floating_point():
+        return labels.reshape(-1).long().cpu()
+    if flat is None or any(isinstance(v, bool) or not isinstance(v, int) for v in flat):
+        raise ObjectiveError(f"objective.labels must be a list of class indices (integers), "
+                             f"got {shown(labels)}")
+    return torch.tensor(flat, dtype=torch.long)

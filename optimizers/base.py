@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any
 
 import torch
@@ -17,6 +18,9 @@ from torch import Tensor
 
 Hyper = float | Tensor
 Schedule = Callable[[Hyper, int], Hyper]
+
+
+INT64_MAX = 2**63 - 1  # step counters are compared with torch's int64 indices
 
 
 class OptimizerError(ValueError):
@@ -41,7 +45,12 @@ class Optimizer:
 
 def check_hyper(name: str, value: Hyper, *, low: float = 0.0, high: float | None = None,
                 open_low: bool = False, open_high: bool = False) -> Hyper:
-    """Check that a hyperparameter (scalar or tensor) lies in its range; return it unchanged."""
+    """Check that a hyperparameter (a number, or a tensor of them: one per row of a batch)
+    lies in its range; return it unchanged. `name` is its key under `optimizer.`, or a
+    dotted key of its own (`schedule.gamma`)."""
+    key = name if "." in name else f"optimizer.{name}"
+    if isinstance(value, bool) or not isinstance(value, (Real, Tensor)):
+        raise OptimizerError(f"{key} must be a number, got {shown(value)}")
     t = torch.as_tensor(value, dtype=torch.float64)
     bad = ~torch.isfinite(t) | ((t <= low) if open_low else (t < low))
     if high is not None:
@@ -49,9 +58,29 @@ def check_hyper(name: str, value: Hyper, *, low: float = 0.0, high: float | None
     if bool(bad.any()):
         lo = "(" if open_low else "["
         hi = "∞)" if high is None else (f"{high})" if open_high else f"{high}]")
-        shown = value if not isinstance(value, Tensor) else t[bad].flatten()[0].item()
-        raise OptimizerError(f"optimizer.{name} must lie in {lo}{low}, {hi}, got {shown}")
+        bad_value = value if not isinstance(value, Tensor) else t[bad].flatten()[0].item()
+        raise OptimizerError(f"{key} must lie in {lo}{low}, {hi}, got {bad_value}")
     return value
+
+
+def check_count(name: str, value: object, low: int = 1) -> int:
+    """Check that an integer setting (a step count, a history length) is an int >= low."""
+    key = name if "." in name else f"optimizer.{name}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OptimizerError(f"{key} must be an integer >= {low}, got {shown(value)}")
+    if value < low:
+        raise OptimizerError(f"{key} must be an integer >= {low}, got {value}")
+    if value > INT64_MAX:
+        raise OptimizerError(f"{key} must be at most 2**63 - 1 (int64), got {value}")
+    return value
+
+
+def shown(value: object) -> str:
+    """A value as the command line spells it: null, true, 'text', [1, 2]."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def power(base: Hyper, n: int) -> Hyper:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from optimizers.base import Hyper, OptimizerError, Schedule, check_hyper, power
+from optimizers.base import Hyper, Schedule, check_count, check_hyper, power
 
 
 def constant() -> Schedule:
@@ -25,16 +25,14 @@ def exponential(gamma: Hyper) -> Schedule:
 
 def step_decay(step_size: int, gamma: Hyper) -> Schedule:
     """lr_t = lr · γ^⌊t / step_size⌋ (torch.optim.lr_scheduler.StepLR)."""
-    if int(step_size) < 1:
-        raise OptimizerError(f"schedule.step_size must be >= 1, got {step_size}")
+    step_size = check_count("schedule.step_size", step_size)
     check_hyper("schedule.gamma", gamma, open_low=True, high=1.0)
-    return lambda lr, step: lr * power(gamma, step // int(step_size))
+    return lambda lr, step: lr * power(gamma, step // step_size)
 
 
 def cosine(t_max: int, eta_min: Hyper) -> Schedule:
     """lr_t = η_min + (lr − η_min)(1 + cos(π t / T_max)) / 2 (CosineAnnealingLR, closed form)."""
-    if int(t_max) < 1:
-        raise OptimizerError(f"schedule.t_max must be >= 1, got {t_max}")
+    t_max = check_count("schedule.t_max", t_max)
     check_hyper("schedule.eta_min", eta_min)
     return lambda lr, step: eta_min + (lr - eta_min) * (1 + math.cos(math.pi * step / t_max)) / 2
 

@@ -16,10 +16,19 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from optimizers.base import Hyper, Optimizer, OptimizerError, Schedule, check_hyper
+from optimizers.base import (
+    Hyper,
+    Optimizer,
+    OptimizerError,
+    Schedule,
+    check_count,
+    check_hyper,
+    shown,
+)
 from optimizers.schedules import constant
 
 Closure = Callable[[Tensor], tuple[Tensor, Tensor]]
+LINE_SEARCHES = (None, "strong_wolfe")  # torch.optim.LBFGS's: none, or strong Wolfe
 
 
 class TorchState(NamedTuple):
@@ -55,12 +64,11 @@ def torch_optimizer(cls: str, lr: Hyper, *, schedule: Schedule | None = None,
     the parameter's `.grad` and returns the (summed) value.
     """
     optimizer_cls = resolve(cls)
-    check_hyper("lr", lr)
-    try:  # reject bad options now rather than at the first step
-        optimizer_cls([torch.zeros(1, requires_grad=True)], lr=lr, **kwargs)
-    except (TypeError, ValueError) as err:
-        raise OptimizerError(f"optimizer '{cls}' rejects its options {kwargs}: {err}") from err
+    check_hyper("lr", lr, open_low=optimizer_cls is torch.optim.LBFGS)
+    if optimizer_cls is torch.optim.LBFGS:
+        check_lbfgs(**kwargs)
     closure_needed = needs_closure(optimizer_cls)
+    trial_step(cls, optimizer_cls, closure_needed, lr, kwargs)
     schedule = schedule or constant()
 
     def init(params: Tensor) -> TorchState:
@@ -85,6 +93,45 @@ def torch_optimizer(cls: str, lr: Hyper, *, schedule: Schedule | None = None,
         return param.detach().clone(), TorchState(state.step + 1, param, optimizer)
 
     return Optimizer(cls, init, update, dict(cls=cls, lr=lr, **kwargs), batchable=False)
+
+
+def trial_step(cls: str, optimizer_cls: type[torch.optim.Optimizer], closure_needed: bool,
+               lr: Hyper, kwargs: dict[str, Any]) -> None:
+    """Reject bad options now rather than at a run's first step: build the optimizer on a
+    one-coordinate parameter and take one step on x²."""
+    param = torch.ones(1, dtype=torch.float64, requires_grad=True)
+    options = ", ".join(f"{k}={shown(v)}" for k, v in kwargs.items())
+
+    def closure() -> Tensor:
+        param.grad = 2 * param.detach()
+        return (param.detach() ** 2).sum()
+
+    try:
+        optimizer = optimizer_cls([param], lr=lr, **kwargs)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise OptimizerError(f"optimizer '{cls}' rejects its options ({options}): {err}") from None
+    try:
+        closure()
+        optimizer.step(closure) if closure_needed else optimizer.step()
+    except Exception as err:  # noqa: BLE001 - whatever torch raises, the options are at fault
+        raise OptimizerError(f"optimizer '{cls}' fails a trial step with its options "
+                             f"({options}): {type(err).__name__}: {err}") from None
+
+
+def check_lbfgs(*, max_iter: Any = 20, max_eval: Any = None, tolerance_grad: Any = 1e-7,
+                tolerance_change: Any = 1e-9, history_size: Any = 100,
+                line_search_fn: Any = None, **others: Any) -> None:
+    """torch.optim.LBFGS's options, checked (torch takes most of them unchecked and fails
+    at the first step, or never: history_size=0 fails at the second iteration)."""
+    check_count("max_iter", max_iter)
+    if max_eval is not None:
+        check_count("max_eval", max_eval)
+    check_hyper("tolerance_grad", tolerance_grad)
+    check_hyper("tolerance_change", tolerance_change)
+    check_count("history_size", history_size)
+    if line_search_fn not in LINE_SEARCHES:
+        raise OptimizerError(f"optimizer.line_search_fn must be strong_wolfe or null (none), "
+                             f"got {shown(line_search_fn)}")
 
 
 def _set_grad(closure: Closure, param: Tensor) -> Tensor:
