@@ -83,7 +83,8 @@ def run(spec: RunSpec, hc) -> Outcome:
         run_id = log_failure(spec, ctx, str(exc)) if ctx is not None else None
         return Outcome.failure(str(exc), run_id)
     except Interrupted as exc:
-        print(f"interrupted ({exc}): the run was ended as KILLED", file=sys.stderr)
+        print(f"interrupted ({exc}): the run ended KILLED with the steps it took, or "
+              "FINISHED if it was already complete", file=sys.stderr)
         sys.exit(EXIT_SIGNAL + exc.signum)
     except Exception as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":

@@ -68,7 +68,8 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
     Once open, the run always ends: FINISHED with its record; KILLED on SIGTERM or SIGINT,
     at any moment, with every step taken; FAILED on any error, with what was recorded and
     the `error` tag naming the cause (raised as RunFailed). A signal that arrives while the
-    final metrics and files are written waits until they are.
+    final metrics and files are written waits until they are, and the run ends FINISHED
+    before Interrupted is raised.
     """
     setup = setup or build(spec)
     objective = setup.objective
@@ -92,8 +93,9 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
                 raise
             raise RunFailed(run.run_id, exc) from exc
         record = Record.from_trace(trace, 0, objective)
-        with deferred_interrupts():
+        with deferred_interrupts():  # a signal now waits, and then leaves the run FINISHED
             log_record(run.run_id, record, run_files(spec, record, objective), start_ms, ctx)
+            run.completed = True
     return Outcome.of(run.run_id, record)
 
 

@@ -205,11 +205,13 @@ def store_error(exc: BaseException) -> str:
 
 
 class RunHandle:
-    """An open run: its id, and the terminal status it will end with (the body may set it)."""
+    """An open run: its id, and the terminal status it will end with (the body may set it).
+    `completed`: everything is recorded, so an interrupt from now on leaves it FINISHED."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.status = RunStatus.to_string(RunStatus.FINISHED)
+        self.completed = False
 
 
 @contextlib.contextmanager
@@ -225,7 +227,8 @@ def open_run(client: MlflowClient, experiment: str, *, name: str | None = None,
         pending.raise_now()
         yield run
     except (Interrupted, KeyboardInterrupt):
-        run.status = RunStatus.to_string(RunStatus.KILLED)
+        if not run.completed:
+            run.status = RunStatus.to_string(RunStatus.KILLED)
         raise
     except BaseException:
         run.status = RunStatus.to_string(RunStatus.FAILED)
