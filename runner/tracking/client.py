@@ -218,8 +218,9 @@ class RunHandle:
 def open_run(client: MlflowClient, experiment: str, *, name: str | None = None,
              tags: Mapping[str, str] | None = None) -> Iterator[RunHandle]:
     """Create a run and guarantee it ends: FINISHED (or the status the body set), FAILED
-    on error, KILLED on interrupt. One request to create, one to end; a signal that arrives
-    during either waits until it is done, so no run is left RUNNING."""
+    on error, KILLED on interrupt (with the status tag `killed`, even before its first step).
+    One request to create, one to end; a signal that arrives during either waits until it is
+    done, so no run is left RUNNING."""
     with deferred_interrupts(raise_on_exit=False) as pending:
         run = RunHandle(client.create_run(experiment, run_name=name,
                                           tags=dict(tags or {})).info.run_id)
@@ -234,8 +235,12 @@ def open_run(client: MlflowClient, experiment: str, *, name: str | None = None,
         run.status = RunStatus.to_string(RunStatus.FAILED)
         raise
     finally:
-        with deferred_interrupts(), contextlib.suppress(Exception):
-            client.set_terminated(run.run_id, run.status)
+        with deferred_interrupts():
+            if run.status == RunStatus.to_string(RunStatus.KILLED):
+                with contextlib.suppress(Exception):
+                    client.set_tag(run.run_id, STATUS_TAG, KILLED)
+            with contextlib.suppress(Exception):
+                client.set_terminated(run.run_id, run.status)
 
 
 def metric_entities(steps: Sequence[int] | np.ndarray, histories: Mapping[str, np.ndarray],
