@@ -18,12 +18,15 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup
 	$(PY) -m runner $(ARGS)
 
-# the whole suite, slow end-to-end tests included
+# the whole suite, slow end-to-end tests included, on TEST_WORKERS processes (pytest-xdist;
+# a test file stays on one worker: its module fixtures are built once, Ray's tests never
+# overlap). Most tests wait on a CLI subprocess, so 2 workers halve the time on 2 cores.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/bench_gradients.py

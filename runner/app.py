@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner.build import USER_ERRORS, build
+from runner import help as help_text
 from runner.config import CONF_DIR, register_schema
-from runner.console import summary_line
 from runner.constants import DIVERGED, EXIT_FAILED, EXIT_SIGNAL, EXIT_USAGE
 from runner.errors import Interrupted, RunFailed, TrackingError
-from runner.job import Outcome, already_finished, context, execute
 from runner.spec import RunSpec
-from runner.sweep import ledger
-from runner.sweep.callbacks import is_basic_sweeper, sweep_info
-from runner.tracking.client import store_error
-from runner.tracking.runs import log_failure
+
+if TYPE_CHECKING:
+    from runner.results import Outcome
+
+# torch, MLflow and what uses them are imported when a job runs, not before: `--help`,
+# `--cfg` and tab completion need only Hydra
 
 register_schema()
 
@@ -31,6 +33,8 @@ def sweep_value(result: dict, metric: str) -> dict | float:
     """What the sweeper gets: the result, or for an optimizing sweeper (any but Hydra's basic
     one and its kin, e.g. optuna) the `sweep_metric` to minimise: inf if the run diverged or
     failed."""
+    from runner.sweep.callbacks import is_basic_sweeper
+
     if is_basic_sweeper(HydraConfig.get().get("sweeper", {}).get("_target_")):
         return result
     try:
@@ -43,6 +47,17 @@ def sweep_value(result: dict, metric: str) -> dict | float:
 def cli() -> None:
     """`python -m runner`, `gradlab`: Hydra's exit status 1 for overrides it cannot compose
     (no job started, so HydraConfig was never set) becomes EXIT_USAGE, like all bad input."""
+    argv = sys.argv[1:]
+    if help_text.wants_help(argv):
+        try:
+            text = help_text.render([a for a in argv if not a.startswith("-")])
+        except Exception as exc:  # noqa: BLE001 - overrides Hydra cannot compose
+            message = str(exc).split("\nConfig search path")[0].rstrip()
+            print(f"error: {message}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
+        with contextlib.suppress(BrokenPipeError):  # `--help | head`
+            print(text, flush=True)
+        return
     try:
         main()
     except SystemExit as exc:
@@ -53,6 +68,9 @@ def cli() -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> dict | float:
+    from runner.sweep import ledger
+    from runner.sweep.callbacks import sweep_info
+
     hc = HydraConfig.get()
     spec = RunSpec.from_config(OmegaConf.to_container(cfg, resolve=True), hc.runtime.choices,
                                hc.overrides.task)
@@ -64,6 +82,14 @@ def main(cfg: DictConfig) -> dict | float:
 
 def run(spec: RunSpec, hc) -> Outcome:
     """One job of the CLI: a single run, or one configuration of a sweep."""
+    from runner.build import USER_ERRORS, build
+    from runner.console import summary_line
+    from runner.job import already_finished, context, execute
+    from runner.results import Outcome
+    from runner.sweep.callbacks import sweep_info
+    from runner.tracking.client import store_error
+    from runner.tracking.runs import log_failure
+
     multirun = hc.mode == RunMode.MULTIRUN
     ctx = None
     try:
@@ -97,6 +123,7 @@ def run(spec: RunSpec, hc) -> Outcome:
         if not multirun:
             sys.exit(EXIT_FAILED)
         return Outcome.failure(message, run_id)
-    record = outcome.record
-    print(summary_line(spec.name, record.steps, record.final_loss, record.status, outcome.run_id))
+    result = outcome.result
+    print(summary_line(spec.name, result["steps"], float(result["final_loss"]), outcome.status,
+                       outcome.run_id))
     return outcome

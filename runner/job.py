@@ -73,7 +73,8 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
     """
     setup = setup or build(spec)
     objective = setup.objective
-    trace = Trace(1, spec.steps, objective.minimizer)
+    trace = Trace(1, spec.steps, objective.minimizer, keep_points=objective.dim <= MAX_CSV_COORDINATES,
+                  budget=spec.history_bytes)
     start_ms = int(time.time() * 1000)
     with interrupts_as_exceptions(), mlflow_client.open_run(
             ctx.client, ctx.experiment_id, name=spec.name, tags=run_tags(spec, ctx)) as run:
@@ -82,8 +83,7 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
             with Progress(spec.steps, spec.name) as bar:
                 optimize(objective, setup.gradient, setup.optimizer, setup.x0[None],
                          steps=spec.steps, tol=spec.tol, max_loss=spec.max_loss, trace=trace,
-                         check=setup.check, progress=bar.update,
-                         keep_points=objective.dim <= MAX_CSV_COORDINATES)
+                         check=setup.check, progress=bar.update)
         except BaseException as exc:  # keep what was recorded, then let the run end
             killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
             with deferred_interrupts():

@@ -38,54 +38,152 @@ def threads_for(numel: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+# a Trace with no budget keeps every step; runs get theirs from `artifacts.history_mb`
+FLUSH_STEPS = 1024  # at most this many steps wait in lists before they are packed
+
+
 @dataclass
 class Trace:
-    """Everything a run records: per step, f (B,), ‖∇f‖ (B,), and x (B, d) when kept.
+    """Everything a run records: per step, f (B,), ‖∇f‖ (B,), and x (B, d) when kept (else
+    ‖x − x*‖ where x* is known), and the seconds since the start.
 
-    The hot loop appends tensors to lists (no copies, no indexing); `history()` stacks them
-    once into (T, B) tensors. Row r's history is valid for indices 0..last[r]; `final[r]` is
-    the index of its final point (the last finite one for a diverged row). `length` is how
-    many steps were recorded, so an interrupted run can be logged up to where it stopped.
+    The hot loop appends tensors to lists (no copies, no indexing); every FLUSH_STEPS steps
+    they are packed into blocks. With a `budget` (bytes), the packed history never exceeds
+    it: when it would, every other kept step is dropped, so the kept steps are the multiples
+    of a power-of-two `stride` (step 0 always among them). Whatever is dropped, each row's
+    values at its final step (`final`: the last finite one for a diverged row) and its last
+    step (`last`) are kept apart, so finals are exact at any length. `length` is how many
+    steps were taken, so an interrupted run can be logged up to where it stopped.
     """
 
     batch: int
     steps: int
     minimizer: Tensor | None = None
-    losses: list[Tensor] = field(default_factory=list)
-    grad_norms: list[Tensor] = field(default_factory=list)
-    distances: list[Tensor] | None = None
-    points: list[Tensor] | None = None
-    wall_time: list[float] = field(default_factory=list)
+    keep_points: bool = False
+    budget: int | None = None
     checks: list[tuple[int, Tensor]] = field(default_factory=list)
     status: list[str] = field(default_factory=list)
     last: Tensor | None = None
     final: Tensor | None = None
     x_final: Tensor | None = None
+    length: int = 0
+    stride: int = 1
+    ends: dict[str, dict[str, Tensor]] = field(default_factory=dict)  # "final"/"last" → values
+    _recent: dict[str, list] = field(default_factory=dict, repr=False)
+    _blocks: dict[str, list[Tensor]] = field(default_factory=dict, repr=False)
+    _kept_bytes: int = field(default=0, repr=False)
+    _latest: tuple[dict, dict] | None = field(default=None, repr=False)  # (previous, latest)
     _stacked: tuple[int, dict[str, Tensor]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.status = self.status or [MAX_STEPS] * self.batch
         self.last = torch.full((self.batch,), self.steps, dtype=torch.long)
         self.final = self.last.clone()
+        self._keys = ["loss", "grad_norm"] + (
+            ["points"] if self.keep_points else ["dist_to_opt"] if self.minimizer is not None
+            else [])
+        self._recent = {key: [] for key in self._keys + ["wall_time"]}
+        self._blocks = {key: [] for key in self._keys + ["wall_time", "step"]}
+        self._first_recent = 0
+        self._flush_every = FLUSH_STEPS
+
+    def record(self, value: Tensor, grad_norm: Tensor, x: Tensor, seconds: float) -> None:
+        """Step `length`'s values: f (B,), ‖∇f‖ (B,), x (B, d)."""
+        step = {"loss": value, "grad_norm": grad_norm}
+        if self.keep_points:
+            step["points"] = x
+        elif self.minimizer is not None:
+            step["dist_to_opt"] = torch.linalg.vector_norm(x - self.minimizer, dim=-1)
+        for key, item in step.items():
+            self._recent[key].append(item)
+        self._recent["wall_time"].append(seconds)
+        step["wall_time"] = seconds
+        self._latest = (self._latest[1] if self._latest else step, step)
+        self.length += 1
+        if self.length - self._first_recent >= self._flush_every:
+            self._flush()
+
+    def end_rows(self, rows: Tensor, previous: Tensor | None = None) -> None:
+        """Keep the values of `rows` (a (B,) mask) as they end now: at their last step the
+        latest values; at their final step the same, or the previous step's in the rows
+        where `previous` (a mask) is set (a diverged row's last finite point)."""
+        prior, latest = self._latest
+        for name, use_prior in (("last", None), ("final", previous)):
+            kept = self.ends.setdefault(name, {})
+            for key, value in latest.items():
+                value = self._full(value)
+                if use_prior is not None:
+                    value = _where(use_prior, self._full(prior[key]), value)
+                kept[key] = value.clone() if key not in kept else _where(rows, value, kept[key])
+
+    def row_end(self, row: int, name: str) -> dict[str, Tensor]:
+        """Row `row`'s values at its `final` or `last` step: those kept when it ended, or,
+        for a row interrupted while running, its latest step's."""
+        ended = self.x_final is not None or self.status[row] != MAX_STEPS
+        source = self.ends[name] if ended else self._latest[1]
+        return {k: self._full(v)[row] for k, v in source.items()}
+
+    def _full(self, value: Tensor | float) -> Tensor:
+        """A step's value as a tensor with a first dimension of B (the seconds are one float)."""
+        if isinstance(value, Tensor):
+            return value
+        return torch.full((self.batch,), value, dtype=torch.float64)
+
+    def _flush(self) -> None:
+        """Pack the waiting steps into a block (keeping only multiples of the stride), then
+        halve the kept steps until they fit the budget."""
+        n = self.length - self._first_recent
+        if n == 0:
+            return
+        steps = torch.arange(self._first_recent, self.length)
+        keep = steps % self.stride == 0
+        block = {k: torch.stack(v) if k != "wall_time" else torch.tensor(v, dtype=torch.float64)
+                 for k, v in self._recent.items()}
+        block["step"] = steps
+        for key, values in block.items():
+            kept = values[keep]
+            self._blocks[key].append(kept)
+            self._kept_bytes += kept.numel() * kept.element_size()
+            self._recent.get(key, []).clear()
+        self._first_recent = self.length
+        if self.budget is not None:
+            per_step = max(1, self._kept_bytes // max(1, self.kept_steps))
+            self._flush_every = max(16, min(FLUSH_STEPS, self.budget // (4 * per_step)))
+            while self._kept_bytes > self.budget and self.kept_steps > 2:
+                self._thin()
+        self._stacked = None
 
     @property
-    def length(self) -> int:
-        return len(self.losses)
+    def kept_steps(self) -> int:
+        return sum(len(b) for b in self._blocks["step"])
+
+    def _thin(self) -> None:
+        """Double the stride: drop every kept step that is not a multiple of it."""
+        self.stride *= 2
+        keep = torch.cat(self._blocks["step"]) % self.stride == 0
+        self._kept_bytes = 0
+        for key, blocks in self._blocks.items():
+            kept = torch.cat(blocks)[keep]
+            self._blocks[key] = [kept]
+            self._kept_bytes += kept.numel() * kept.element_size()
 
     def history(self) -> dict[str, Tensor]:
-        """The recorded steps as tensors: loss, grad_norm (T, B); dist_to_opt; points (T, B, d)."""
-        n = len(self.losses)
-        if self._stacked is not None and self._stacked[0] == n:
+        """The kept steps: `step` (T,), `wall_time` (T,), loss, grad_norm (T, B), and
+        points (T, B, d) when kept, else dist_to_opt (T, B) where x* is known."""
+        if self._stacked is not None and self._stacked[0] == self.length:
             return self._stacked[1]
-        out = {"loss": torch.stack(self.losses), "grad_norm": torch.stack(self.grad_norms)}
-        points = torch.stack(self.points[:n]) if self.points else None
-        if points is not None:
-            out["points"] = points
-        if self.minimizer is not None:
-            out["dist_to_opt"] = (torch.linalg.vector_norm(points - self.minimizer, dim=-1)
-                                  if points is not None else torch.stack(self.distances[:n]))
-        self._stacked = (n, out)
+        self._flush()
+        for key, blocks in self._blocks.items():  # one block each from now on, not a copy
+            if len(blocks) > 1:
+                self._blocks[key] = [torch.cat(blocks)]
+        out = {k: v[0] for k, v in self._blocks.items()}
+        self._stacked = (self.length, out)
         return out
+
+
+def _where(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """a where mask (B,), else b; for values of shape (B,) or (B, d)."""
+    return torch.where(mask.reshape(-1, *[1] * (a.dim() - 1)), a, b)
 
 
 def optimize(objective: Objective, gradient: GradientMethod, optimizer: Optimizer, x0: Tensor,
@@ -96,7 +194,8 @@ def optimize(objective: Objective, gradient: GradientMethod, optimizer: Optimize
     `converged` when ‖∇f‖ < tol, as `diverged` when f is non-finite or |f| exceeds
     `max_loss` (keeping its last finite point); otherwise x_{t+1} = update(x_t).
     `check=(k, method)` compares the gradient with a reference method every k steps.
-    Options: steps, tol, max_loss, trace, keep_points, check, progress, progress_every.
+    Options: steps, tol, max_loss, trace (else one is made, keeping x if keep_points),
+    check, progress, progress_every.
     """
     with threads_for(x0.numel()):
         return _optimize(objective, gradient, optimizer, x0, **options)
@@ -118,13 +217,8 @@ def _optimize(
     progress_every: int = 256,
 ) -> Trace:
     batch = x0.shape[0]
-    x_star = objective.minimizer
     if trace is None:
-        trace = Trace(batch, steps, x_star)
-    if keep_points:
-        trace.points = []
-    elif x_star is not None:
-        trace.distances = []
+        trace = Trace(batch, steps, objective.minimizer, keep_points=keep_points)
     closure = None if optimizer.batchable else (lambda p: gradient(objective, p))
     state = optimizer.init(x0)
     x, x_prev = x0, x0
@@ -133,15 +227,9 @@ def _optimize(
     for t in range(steps + 1):
         value, grad = gradient(objective, x)
         grad_norm = torch.linalg.vector_norm(grad, dim=-1)
-        trace.losses.append(value)
-        trace.grad_norms.append(grad_norm)
-        if keep_points:
-            trace.points.append(x)
-        elif trace.distances is not None:
-            trace.distances.append(torch.linalg.vector_norm(x - x_star, dim=-1))
+        trace.record(value, grad_norm, x, time.perf_counter() - start)
         if check is not None and t % check[0] == 0:
             trace.checks.append((t, _discrepancy(grad, check[1](objective, x)[1])))
-        trace.wall_time.append(time.perf_counter() - start)
         if progress is not None and t % progress_every == 0:
             progress(t)
         # one fused test: NaN, ±inf and |f| > max_loss all fail `abs(f) <= max_loss`
@@ -151,7 +239,7 @@ def _optimize(
         if n_active < batch:
             stopping = stopping & active
         if stopping.any().item():
-            x = _stop_rows(trace, t, diverged & active, stopping & ~diverged, x, x_prev)
+            x = _stop_rows(trace, t, diverged & active, stopping & ~diverged, x, x_prev, value)
             active = active & ~stopping
             n_active = int(active.sum())
             if n_active == 0:
@@ -162,6 +250,8 @@ def _optimize(
         if n_active < batch:
             new_x, new_state = select(active, new_x, x), select(active, new_state, state)
         x_prev, x, state = x, new_x, new_state
+    if n_active:
+        trace.end_rows(active)
     trace.x_final = x
     return trace
 
@@ -174,16 +264,18 @@ def _discrepancy(grad: Tensor, reference: Tensor) -> Tensor:
 
 
 def _stop_rows(trace: Trace, t: int, diverged: Tensor, converged: Tensor, x: Tensor,
-               x_prev: Tensor) -> Tensor:
-    """Mark stopping rows; return x with each diverged row back at its last finite point."""
+               x_prev: Tensor, value: Tensor) -> Tensor:
+    """Mark stopping rows and keep their ends; return x with each diverged row back at its
+    last finite point."""
     for row in converged.nonzero().flatten().tolist():
         trace.status[row] = CONVERGED
         trace.last[row] = trace.final[row] = t
-    restore = diverged & ~(torch.isfinite(x).all(-1) & torch.isfinite(trace.losses[t]))
+    restore = diverged & ~(torch.isfinite(x).all(-1) & torch.isfinite(value))
     if t > 0:
         x = torch.where(restore.unsqueeze(-1), x_prev, x)
     for row in diverged.nonzero().flatten().tolist():
         trace.status[row] = DIVERGED
         trace.last[row] = t
         trace.final[row] = t - 1 if bool(restore[row]) and t > 0 else t
+    trace.end_rows(diverged | converged, restore if t > 0 else None)
     return x

@@ -40,7 +40,7 @@ def loss_curve(record: Record, title: str, path: Path):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     values, label, scale = loss_values(record)
-    steps = np.arange(len(values))
+    steps = record.index
     floor = EPS * scale
     finite = np.where(np.isfinite(values), values, np.nan)
     if floor > 0:
@@ -50,7 +50,7 @@ def loss_curve(record: Record, title: str, path: Path):
         ax.legend(fontsize=8, loc="best")
     else:  # nothing to scale by (every value 0): linear
         ax.plot(steps, finite, lw=1.5)
-    ax.set_xlim(0, max(len(values) - 1, 1))
+    ax.set_xlim(0, max(int(steps[-1]), 1))
     ax.set_xlabel("step")
     ax.set_ylabel(label)
     ax.set_title(f"{title}  [{record.status}]", fontsize=9)
@@ -139,7 +139,7 @@ def trajectory_gif(objective: Objective, record: Record, title: str, path: Path,
         canvas.restore_region(background)
         line.set_data(points[: t + 1, 0], points[: t + 1, 1])
         head.set_data(points[t : t + 1, 0], points[t : t + 1, 1])
-        step.set_text(f"step {t}")
+        step.set_text(f"step {record.index[t]}")
         for artist in (line, head, step):
             ax.draw_artist(artist)
         images.append(Image.frombuffer("RGBA", canvas.get_width_height(),

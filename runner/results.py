@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from objectives import Objective
 from runner.constants import FAILED, STATUS_TAG
@@ -19,16 +20,23 @@ MAX_CSV_COORDINATES = 10
 
 @dataclass
 class Record:
-    """Histories and final values of one row of a Trace: what a run logs."""
+    """Histories and final values of one row of a Trace: what a run logs.
+
+    `index` holds the steps the histories (and `wall_time`, `points`) were kept at: every
+    step, or every stride-th step of a long run (see Trace), always with the run's final and
+    last steps. `steps` is the final step, `last` the last one taken; `ends` the exact
+    values at the final step (loss, grad_norm, suboptimality, dist_to_opt, wall_time)."""
 
     status: str
     steps: int
     last: int
     x_final: list[float]
+    index: np.ndarray
     histories: dict[str, np.ndarray]
     wall_time: np.ndarray
     points: np.ndarray | None
     checks: tuple[np.ndarray, np.ndarray] | None
+    ends: dict[str, float]
 
     @classmethod
     def from_trace(cls, trace: Trace, row: int, objective: Objective,
@@ -36,56 +44,68 @@ class Record:
         """Row `row` of `trace`; an interrupted trace is read up to its `length`."""
         last = min(int(trace.last[row]), trace.length - 1)
         final = min(int(trace.final[row]), last)
-        span = slice(0, last + 1)
-        stacked = trace.history()
-        histories = {key: stacked[key][span, row].cpu().numpy()
-                     for key in ("loss", "grad_norm")}
+        kept = trace.history()
+        n = int(torch.searchsorted(kept["step"], last, right=True))  # kept steps <= last
+        series = {k: v[:n, row] for k, v in kept.items() if k not in ("step", "wall_time")}
+        series["wall_time"] = kept["wall_time"][:n]
+        index = kept["step"][:n]
+        for at, name in ((final, "final"), (last, "last")):  # kept, whatever the stride
+            where = int(torch.searchsorted(index, at))
+            if where == len(index) or int(index[where]) != at:
+                values = trace.row_end(row, name)
+                index = torch.cat([index[:where], torch.tensor([at]), index[where:]])
+                series = {k: torch.cat([v[:where], values[k].to(v.dtype)[None], v[where:]])
+                          for k, v in series.items()}
+        points = series.pop("points", None)
+        if points is not None and objective.minimizer is not None:
+            series["dist_to_opt"] = torch.linalg.vector_norm(points - objective.minimizer,
+                                                             dim=-1)
+        arrays = {k: v.cpu().numpy() for k, v in series.items()}
+        index = index.numpy()
+        wall_time = arrays.pop("wall_time")
+        histories = {key: arrays[key] for key in ("loss", "grad_norm")}
         if objective.minimum is not None:
             histories["suboptimality"] = histories["loss"] - objective.minimum
-        if "dist_to_opt" in stacked:
-            histories["dist_to_opt"] = stacked["dist_to_opt"][span, row].cpu().numpy()
+        if "dist_to_opt" in arrays:
+            histories["dist_to_opt"] = arrays["dist_to_opt"]
+        at_final = int(np.searchsorted(index, final))
+        ends = {key: float(values[at_final]) for key, values in histories.items()}
+        ends["wall_time"] = float(wall_time[-1])
         checks = None
         if trace.checks:
             at = np.array([t for t, _ in trace.checks if t <= last], dtype=np.int64)
             checks = (at, np.array([float(v[row]) for t, v in trace.checks if t <= last]))
-        points = stacked.get("points")
+        points = None if points is None else points.cpu().numpy()
         if trace.x_final is not None:
             x_final = trace.x_final[row].cpu().tolist()
-        else:  # interrupted: the last recorded point, where there is one
-            x_final = points[final, row].cpu().tolist() if points is not None else []
-        return cls(
-            status=status or trace.status[row],
-            steps=final,
-            last=last,
-            x_final=x_final,
-            histories=histories,
-            wall_time=np.asarray(trace.wall_time[: last + 1]),
-            points=None if points is None else points[span, row].cpu().numpy(),
-            checks=checks,
-        )
+        else:  # interrupted: the final recorded point, where there is one
+            x_final = points[at_final].tolist() if points is not None else []
+        return cls(status=status or trace.status[row], steps=final, last=last,
+                   x_final=x_final, index=index, histories=histories, wall_time=wall_time,
+                   points=points, checks=checks, ends=ends)
 
     @property
     def final_loss(self) -> float:
-        return float(self.histories["loss"][self.steps])
+        return self.ends["loss"]
 
     def finals(self) -> dict[str, float]:
         out = {
             "final_loss": self.final_loss,
-            "final_grad_norm": float(self.histories["grad_norm"][self.steps]),
+            "final_grad_norm": self.ends["grad_norm"],
             "steps": float(self.steps),
-            "wall_time_s": float(self.wall_time[-1]) if len(self.wall_time) else 0.0,
+            "wall_time_s": self.ends["wall_time"],
         }
         for key in ("suboptimality", "dist_to_opt"):
-            if key in self.histories:
-                out[f"final_{key}"] = float(self.histories[key][self.steps])
+            if key in self.ends:
+                out[f"final_{key}"] = self.ends[key]
         if self.checks is not None and len(self.checks[1]):
             out["grad_check_max"] = float(np.max(self.checks[1]))
         return out
 
     def metric_steps(self, max_points: int | None) -> np.ndarray:
-        """Steps to log as MLflow metrics: all, or at most `max_points` evenly spread
-        (always the first and the last). trajectory.csv keeps every step regardless."""
-        n = self.last + 1
+        """Positions in `index` to log as MLflow metrics: all, or at most `max_points`
+        evenly spread (always the first and the last)."""
+        n = len(self.index)
         if not max_points or n <= max_points:
             return np.arange(n)
         return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
@@ -102,17 +122,16 @@ class Record:
     def result_json(self) -> str:
         return json.dumps(self.result(), indent=2) + "\n"
 
-    def table(self) -> tuple[list[str], np.ndarray]:
-        """trajectory.csv's columns (after `step`) and values: every step's wall_time_s,
-        histories, and x0.. for small dimensions."""
+    def table(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """trajectory.csv's columns (after `step`), values and steps: each kept step's
+        wall_time_s, histories, and x0.. for small dimensions."""
         names = list(self.histories)
         dim = 0 if self.points is None else self.points.shape[1]
         coords = [f"x{i}" for i in range(dim)] if 0 < dim <= MAX_CSV_COORDINATES else []
-        n = self.last + 1
-        columns = [self.wall_time[:n], *(self.histories[k][:n] for k in names)]
+        columns = [self.wall_time, *(self.histories[k] for k in names)]
         if coords:
-            columns += list(self.points[:n].T)
-        return ["wall_time_s", *names, *coords], np.column_stack(columns)
+            columns += list(self.points.T)
+        return ["wall_time_s", *names, *coords], np.column_stack(columns), self.index
 
 
 def _json_number(value: float) -> float | str:
@@ -123,16 +142,15 @@ def _json_number(value: float) -> float | str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A job's end: its run (None if none could be recorded), the record of what it
-    computed (None if nothing was), and the result returned to Hydra."""
+    """A job's end: its run (None if none could be recorded) and the result returned to
+    Hydra (the record's histories are not kept: a sweep holds thousands of outcomes)."""
 
     run_id: str | None
     result: dict
-    record: Record | None = None
 
     @classmethod
     def of(cls, run_id: str, record: Record) -> Outcome:
-        return cls(run_id, record.result(), record)
+        return cls(run_id, record.result())
 
     @classmethod
     def failure(cls, message: str, run_id: str | None = None) -> Outcome:

@@ -48,6 +48,7 @@ class Tracking:
 class Artifacts:
     plots: bool = MISSING
     gif: bool = MISSING
+    history_mb: float = MISSING
 
 
 @dataclass
@@ -90,6 +91,10 @@ def check_values(config: Mapping[str, Any]) -> None:
     if tracking["max_points"] is not None:
         _integer("tracking.max_points", tracking["max_points"], 1, " (null: every point)")
     _integer("tracking.sweep_points", tracking["sweep_points"], 1)
+    history_mb = config["artifacts"]["history_mb"]
+    if not 0.01 <= history_mb < math.inf:
+        raise ConfigError(f"artifacts.history_mb must be a number of megabytes >= 0.01, got "
+                          f"{history_mb}")
     if not str(tracking["experiment"]).strip():
         raise ConfigError("tracking.experiment must be a non-empty name")
     if not str(config["sweep_metric"]).strip():

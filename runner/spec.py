@@ -144,6 +144,11 @@ class RunSpec:
         return self.config["artifacts"]
 
     @property
+    def history_bytes(self) -> int:
+        """How much memory the run's recorded history may take (artifacts.history_mb)."""
+        return int(self.artifacts["history_mb"] * 2**20)
+
+    @property
     def tracking(self) -> dict[str, Any]:
         return self.config["tracking"]
 

@@ -175,6 +175,14 @@ def test_hydra_help_and_cfg_work(tmp_path):
     assert proc.returncode == 0 and "b2: 0.999" in proc.stdout
     proc = run_cli("--help", cwd=tmp_path)
     assert proc.returncode == 0 and "optimizer: adagrad, adam" in proc.stdout
+    assert "hydra/launcher: basic" in proc.stdout and "lr: 0.1" in proc.stdout  # sgd's
+    proc = run_cli("optimizer=adam", "--help", cwd=tmp_path)  # the config it composes
+    assert proc.returncode == 0 and "b2: 0.999" in proc.stdout
+    proc = run_cli("--help", "optimizer=adamm", cwd=tmp_path)
+    assert proc.returncode == 2 and "Could not find 'optimizer/adamm'" in proc.stderr
+    assert "Traceback" not in proc.stderr and "search path" not in proc.stderr
+    proc = run_cli("--hydra-help", cwd=tmp_path)
+    assert proc.returncode == 0 and "Hydra (" in proc.stdout
 
 
 def test_tab_completion_of_the_gradlab_command(tmp_path):

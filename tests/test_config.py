@@ -90,4 +90,5 @@ def test_every_option_of_every_group_builds_and_runs(group, name):
                      steps=spec.steps, tol=spec.tol, max_loss=spec.max_loss)
     # a run with the defaults: it may diverge (sgd's lr on rosenbrock), never fail
     assert trace.status[0] in FINISHED and 1 <= trace.length <= 4
-    assert torch.isfinite(trace.losses[0]).all() and torch.isfinite(trace.grad_norms[0]).all()
+    first = {k: v[0] for k, v in trace.history().items()}
+    assert torch.isfinite(first["loss"]).all() and torch.isfinite(first["grad_norm"]).all()

@@ -30,7 +30,7 @@ def finished(status: str = "FINISHED", name: str = "quad-autograd-sgd", **params
                 Metric("grad_norm", 3.0, T0 + 70, 7), Metric("grad_norm", 2.0, T0 + 80, 7),
                 Metric("grad_norm", 1.0, T0 + 80, 7), Metric("grad_norm", 9.0, T0, 1),
                 Metric("final_loss", 1e-300, T0 + 90, 0)]
-    table = (["wall_time_s", "loss"], np.column_stack([steps * 0.01, loss]))
+    table = (["wall_time_s", "loss"], np.column_stack([steps * 0.01, loss]), steps)
     return sqlstore.FinishedRun(
         name=name, tags={"status": "converged", "config_hash": "0123456789abcdef",
                          "mlflow.source.name": "runner", "overrides": "optimizer.lr=0.1"},

@@ -122,8 +122,9 @@ def test_unbatchable_optimizers_invalid_rows_and_shape_changes(tmp_path):
 
 
 @pytest.mark.parametrize("bound", ["hydra.launcher.max_rows=2",
-                                   # a row's history is 61 × (3 + 2) × 8 B ≈ 2.4 kB
-                                   "hydra.launcher.memory_mb=0.005"])
+                                   # a row's history is 61 × (4 + 2) × 8 B ≈ 2.9 kB,
+                                   # 17.6 kB with FOOTPRINT 6: two rows a batch
+                                   "hydra.launcher.memory_mb=0.04"])
 def test_chunked_batches_give_the_same_numbers(tmp_path, bound):
     whole, chunked = twin_stores(tmp_path)
     grid = ("-m", VECTORIZED, "optimizer=adam", "optimizer.lr=0.01,0.03,0.1", "seed=0,1,2",
@@ -138,8 +139,9 @@ def test_rows_per_budget_bounds_a_batch():
     from runner.sweep.batch import chunks, rows_per_budget
 
     rows = rows_per_budget(999, Quadratic(), memory_mb=1.0)
-    # 1000 steps × (f, ‖∇f‖, spare + 2 coordinates) × 8 bytes + the row's own state
-    assert rows == 2**20 // (1000 * 5 * 8 + 8 * 2 * 8)
+    # 1000 steps × (f, ‖∇f‖, 2 coordinates, seconds, step) × 8 bytes + the row's own state,
+    # six times over (FOOTPRINT: everything made from the trace until it is written)
+    assert rows == 2**20 // (6 * (1000 * 6 * 8 + 8 * 2 * 8))
     assert [len(c) for c in chunks(10, max_rows=4, budget_rows=rows)] == [4, 4, 2]
 
 

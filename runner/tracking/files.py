@@ -22,15 +22,16 @@ from pathlib import Path
 import numpy as np
 
 TRAJECTORY = "trajectory.csv"
+CSV_ROWS = 8192  # rows formatted at a time: a long run's text never held whole
 
 
 @dataclass
 class RunFiles:
-    """Texts by file name, the trajectory table (header, one column a value series, a row a
-    step) and, if plots were asked for, what draws them into a folder."""
+    """Texts by file name, the trajectory table (header, values with a column a series and
+    a row a step, and the steps) and, if plots were asked for, what draws them into a folder."""
 
     texts: dict[str, str]
-    table: tuple[list[str], np.ndarray] | None = None
+    table: tuple[list[str], np.ndarray, np.ndarray] | None = None
     draw: Callable[[Path], None] | None = None
 
     def write(self, folder: Path) -> None:
@@ -40,19 +41,23 @@ class RunFiles:
 
 
 def write_folder(folder: str, texts: dict[str, str],
-                 table: tuple[list[str], np.ndarray] | None) -> None:
+                 table: tuple[list[str], np.ndarray, np.ndarray] | None) -> None:
     """Create the folder if needed and write the texts and the table (trajectory.csv)."""
     os.makedirs(folder, exist_ok=True)
     for name, text in texts.items():
         with open(os.path.join(folder, name), "w") as f:
             f.write(text)
     if table is not None:
+        header, values, steps = table
         with open(os.path.join(folder, TRAJECTORY), "wb") as f:
-            f.write(csv_bytes(*table))
+            f.write((",".join(["step", *header]) + "\n").encode())
+            for start in range(0, len(steps), CSV_ROWS):  # Arrow's buffers stay small
+                part = slice(start, start + CSV_ROWS)
+                f.write(csv_lines(values[part], steps[part]))
 
 
-def csv_bytes(header: Sequence[str], values: np.ndarray) -> bytes:
-    """A CSV: `step` (the row index), then the columns of `values` (rows are steps).
+def csv_lines(values: np.ndarray, steps: np.ndarray) -> bytes:
+    """CSV lines: the step, then the columns of `values` (rows are steps).
 
     Each float is written in its shortest form that reads back to the same float64
     (Arrow's formatting, in C++: 5x faster than Python's "%.17g" on these numbers).
@@ -61,13 +66,14 @@ def csv_bytes(header: Sequence[str], values: np.ndarray) -> bytes:
     import pyarrow.compute as pc
 
     n = values.shape[0]
-    columns = [pc.cast(pa.array(np.arange(n)), pa.string())]
+    if n == 0:
+        return b""
+    columns = [pc.cast(pa.array(np.asarray(steps, dtype=np.int64)), pa.string())]
     columns += [pc.cast(pa.array(values[:, j]), pa.string()) for j in range(values.shape[1])]
-    # each line is "step,v1,...,vk" + "\n" + "": the array's data buffer is then the file
+    # each line is "step,v1,...,vk" + "\n" + "": the array's data buffer is then the text
     lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*columns, ","), "", "\n")
-    end = int(np.frombuffer(lines.buffers()[1], dtype=np.int32)[n]) if n else 0
-    body = lines.buffers()[2].to_pybytes()[:end] if n else b""
-    return (",".join(["step", *header]) + "\n").encode() + body
+    end = int(np.frombuffer(lines.buffers()[1], dtype=np.int32)[n])
+    return lines.buffers()[2].to_pybytes()[:end]
 
 
 def write_folders(items: Sequence[tuple[str, dict[str, str], tuple | None]]) -> None:

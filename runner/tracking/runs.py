@@ -73,7 +73,8 @@ def record_metrics(record: Record, start_ms: int, ctx: Context) -> list[Metric]:
     keep = record.metric_steps(ctx.max_points)
     histories = {k: v[keep] for k, v in record.histories.items()}
     stamps = start_ms + np.round(record.wall_time[keep] * 1000).astype(np.int64)
-    metrics = mlflow_client.metric_entities(keep, histories, stamps, finals=record.finals())
+    metrics = mlflow_client.metric_entities(record.index[keep], histories, stamps,
+                                            finals=record.finals())
     if record.checks is not None:
         metrics += mlflow_client.metric_entities(record.checks[0], {"grad_check": record.checks[1]})
     return metrics
