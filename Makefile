@@ -35,6 +35,7 @@ bench: setup
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_report.py
 	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_startup.py
 
 clean:
 	rm -rf $(VENV) outputs multirun mlruns mlflow.db .pytest_cache

@@ -51,12 +51,14 @@ def metric_points(settings: Mapping, jobs: int | None) -> int | None:
 
 
 def already_finished(spec: RunSpec, ctx: Context) -> Outcome | None:
-    """With resume=true: the outcome of this configuration's finished run, if there is one
-    (runs of it that a killed process left RUNNING are ended KILLED)."""
+    """With resume=true: the outcome of this configuration's finished run, if there is one,
+    which joins the sweep (resume.adopt); runs of it that a killed process left RUNNING are
+    ended KILLED."""
     run = resume.finished_run(ctx.client, ctx.experiment_id, spec.hash)
     if run is None:
         resume.close_orphans(ctx.client, ctx.experiment_id, spec.hash)
         return None
+    resume.adopt(ctx.client, [run], ctx.parent_run_id, ctx.tags)
     print(f"{spec.name}: already finished as run {run.info.run_id} "
           f"({run.data.tags.get(STATUS_TAG)}), skipped")
     return Outcome.skipped(run)
@@ -94,7 +96,7 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
             raise RunFailed(run.run_id, exc) from exc
         record = Record.from_trace(trace, 0, objective)
         with deferred_interrupts():  # a signal now waits, and then leaves the run FINISHED
-            log_record(run.run_id, record, run_files(spec, record, objective), start_ms, ctx)
+            log_record(run.run_id, record, run_files(spec, record, objective, ctx.in_sweep), start_ms, ctx)
             run.completed = True
     return Outcome.of(run.run_id, record)
 
@@ -106,7 +108,7 @@ def _record_stop(run_id: str, spec: RunSpec, objective, trace: Trace, start_ms: 
     try:
         if trace.length:
             record = Record.from_trace(trace, 0, objective, KILLED if error is None else FAILED)
-            log_record(run_id, record, run_files(spec, record, objective), start_ms, ctx)
+            log_record(run_id, record, run_files(spec, record, objective, ctx.in_sweep), start_ms, ctx)
         if error is not None:
             mlflow_client.log_batch(ctx.client, run_id,
                                     tags={STATUS_TAG: FAILED, ERROR_TAG: describe(error)[:5000]})

@@ -46,7 +46,7 @@ class Tracking:
 
 @dataclass
 class Artifacts:
-    plots: bool = MISSING
+    plots: Any = MISSING  # true, false or all
     gif: bool = MISSING
     history_mb: float = MISSING
 
@@ -91,6 +91,10 @@ def check_values(config: Mapping[str, Any]) -> None:
     if tracking["max_points"] is not None:
         _integer("tracking.max_points", tracking["max_points"], 1, " (null: every point)")
     _integer("tracking.sweep_points", tracking["sweep_points"], 1)
+    if config["artifacts"]["plots"] not in (True, False, "all"):
+        raise ConfigError("artifacts.plots must be true (single runs, and a sweep's best run), "
+                          f"all (every run of a sweep too) or false, got "
+                          f"{config['artifacts']['plots']!r}")
     history_mb = config["artifacts"]["history_mb"]
     if not 0.01 <= history_mb < math.inf:
         raise ConfigError(f"artifacts.history_mb must be a number of megabytes >= 0.01, got "

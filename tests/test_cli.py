@@ -196,3 +196,22 @@ def test_tab_completion_of_the_gradlab_command(tmp_path):
     proc = subprocess.run([gradlab, "-sc", "query=bash"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.stdout.split() == ["optimizer=adagrad", "optimizer=adam", "optimizer=adamw"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (("objective=quad,nope",), "objective=nope: no such option (objective: expr,"),
+    (("hydra/launcher=slurm", "optimizer.lr=0.1,0.2"), "needs SLURM (sbatch is not on PATH)"),
+])
+def test_a_sweep_that_cannot_launch_says_so_and_leaves_no_run(tmp_path, args, says):
+    import shutil
+
+    from tests.conftest import run_cli
+
+    if "slurm" in args[0] and shutil.which("sbatch"):
+        pytest.skip("SLURM is installed here")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = run_cli("-m", *args, f"tracking.uri={uri}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.startswith("error: the sweep cannot start: ") and says in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # no store, so no run of any status

@@ -149,6 +149,27 @@ def report(sweep, tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_runner_plot_draws_later_what_a_run_draws_as_it_is_logged(store):
+    """A run drawn as it is logged, and its twin logged without plots and drawn afterwards
+    by `python -m runner.plot` from its files: the same PNGs, byte for byte."""
+    args = ("objective=rosenbrock", "objective.x0=[-1.2,1.0]", "optimizer=adam", "steps=300")
+    store.run(*args)
+    store.run(*args, "artifacts.plots=false")
+    drawn, bare = sorted(store.runs(), key=lambda r: r.info.start_time)
+    proc = run_cli(bare.info.run_id, "--uri", store.uri, cwd=store.folder, module="runner.plot")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == f"{bare.info.run_id}: loss.png, trajectory.png"
+    for name in ("loss.png", "trajectory.png"):
+        a, b = (Path(store.client.download_artifacts(run.info.run_id, name,
+                                                     str(store.folder / run.info.run_id)))
+                for run in (drawn, bare))
+        assert a.read_bytes() == b.read_bytes(), name
+    proc = run_cli("0" * 32, "--uri", store.uri, cwd=store.folder, module="runner.plot")
+    assert proc.returncode == 1 and proc.stderr.startswith(f"error: {'0' * 32}: ")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
 def test_the_histories_read_in_bulk_are_those_of_each_run(sweep):
     parent = parent_of(sweep)
     children = [r for r in sweep.runs() if r.info.run_id != parent.info.run_id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import math
 import os
 import signal
@@ -277,6 +278,27 @@ def test_kill_9_halfway_then_resume_finishes_each_config_once(store):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.count("already finished as run") == done_before
     assert_each_config_finished_once(store.client, 16)
+    # one logical sweep: the resumed parent has all 16 runs, and its summary says so
+    assert_resumed_sweep_covers(store, 16)
+    again = run_cli(*sweep, "resume=true", cwd=store.folder)  # nothing left to compute
+    assert again.returncode == 0 and again.stdout.count("already finished as run") == 16
+    assert_resumed_sweep_covers(store, 16)
+
+
+def assert_resumed_sweep_covers(store: Store, n: int) -> None:
+    """The newest sweep's parent has every configuration as a child, FINISHED, and its
+    sweep.json counts them all and names the best of them."""
+    newest = max(store.folder.glob("multirun/*/*/sweep.json"), key=lambda p: p.parent.name)
+    summary = json.loads(newest.read_text())
+    parent = store.client.get_run(summary["parent_run_id"])
+    kids = [r for r in all_runs(store.client)
+            if r.data.tags.get(PARENT) == parent.info.run_id]
+    assert parent.info.status == "FINISHED" and len(kids) == n == summary["runs"]
+    assert sum(summary["statuses"].values()) == n and summary["incomplete"] == []
+    lowest = min(r.data.metrics["final_loss"] for r in kids)  # ties: any of them
+    assert summary["best"]["final_loss"] == lowest
+    assert summary["best"]["run_id"] in {r.info.run_id for r in kids
+                                         if r.data.metrics["final_loss"] == lowest}
 
 
 def test_an_unreachable_server_stops_a_sweep_before_any_job(tmp_path):

@@ -11,8 +11,7 @@ import pytest
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
-GRID = ("optimizer.lr=0.01,0.05,0.1,0.3", "objective.x0=[1.0,1.0]", "steps=120",
-        "artifacts.plots=false")
+GRID = ("optimizer.lr=0.01,0.05,0.1,0.3", "objective.x0=[1.0,1.0]", "steps=120")
 LAUNCHERS = {"basic": (), "joblib": ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"),
              "vectorized": ("hydra/launcher=vectorized",)}
 
@@ -34,6 +33,11 @@ def test_a_sweep_ends_with_its_answer(store, launcher):
     assert summary["incomplete"] == [] and summary["report"].endswith("report/report.html")
     assert f"sweep {parent.info.run_id}: 4 runs (1 diverged, 3 max_steps)" in proc.stdout
     assert f"(run {best.info.run_id})" in proc.stdout and "report: " in proc.stdout
+    # artifacts.plots=true (the default) draws the best run's plots, and no other run's
+    drawn = {r.info.run_id: {a.path for a in store.client.list_artifacts(r.info.run_id)}
+             for r in children}
+    assert {"loss.png", "trajectory.png"} <= drawn.pop(best.info.run_id)
+    assert all("trajectory.csv" in files and "loss.png" not in files for files in drawn.values())
     if launcher == "vectorized":  # the report is rebuilt from the sweep's folder alone
         report = run_cli(str(folder.parent), "--out", str(store.folder / "again"),
                          cwd=store.folder, module="runner.report")

@@ -138,10 +138,10 @@ def test_rows_per_budget_bounds_a_batch():
     from objectives import Quadratic
     from runner.sweep.batch import chunks, rows_per_budget
 
-    rows = rows_per_budget(999, Quadratic(), memory_mb=1.0)
+    rows = rows_per_budget(999, Quadratic(), memory_mb=2.0)
     # 1000 steps × (f, ‖∇f‖, 2 coordinates, seconds, step) × 8 bytes + the row's own state,
     # six times over (FOOTPRINT: everything made from the trace until it is written)
-    assert rows == 2**20 // (6 * (1000 * 6 * 8 + 8 * 2 * 8))
+    assert rows == 2 * 2**20 // (6 * (1000 * 6 * 8 + 8 * 2 * 8)) == 7
     assert [len(c) for c in chunks(10, max_rows=4, budget_rows=rows)] == [4, 4, 2]
 
 

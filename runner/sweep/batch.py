@@ -67,9 +67,12 @@ def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 10
 
 
 def skip_finished(jobs: Sequence[Job], done: OnDone) -> list[int]:
-    """Report jobs already finished in the experiment (one query); the indices of the rest."""
+    """Report jobs already finished in the experiment (one query), which join the sweep
+    (resume.adopt); the indices of the rest."""
     ctx = jobs[0][1]
     found = resume.finished_runs(ctx.client, ctx.experiment_id, [spec.hash for spec, _ in jobs])
+    resume.adopt(ctx.client, [found[spec.hash] for spec, _ in jobs if spec.hash in found],
+                 ctx.parent_run_id, ctx.tags)
     pending = []
     for i, (spec, _) in enumerate(jobs):
         if spec.hash in found:

@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 import uuid
@@ -30,8 +31,9 @@ from runner.constants import (
     SWEEP_ROLE,
     UNHASHED,
 )
+from runner.config import CONF_DIR, options
 from runner.errors import first_line
-from runner.sweep import hydra_private, ledger, summary
+from runner.sweep import hydra_private, ledger
 from runner.tracking import client as mlflow_client
 
 # The launching process hands the sweep's tracking ids to its jobs through SWEEP_ENV: jobs
@@ -82,9 +84,13 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
     return info
 
 
-def close_sweep(info: dict[str, str], output_dir: Path | None = None) -> list[str]:
+def close_sweep(info: dict[str, str], output_dir: Path | None = None,
+                plots: bool | str = False) -> list[str]:
     """Summarise the children on the parent run and end it: FINISHED when every
-    configuration has a complete run, else FAILED. What is incomplete, a line each."""
+    configuration has a complete run, else FAILED; with `plots` true (artifacts.plots), draw
+    the best run's plots. What is incomplete, a line each."""
+    from runner.sweep import summary  # the report's modules: only when a sweep ends
+
     client = mlflow_client.client_for(info["uri"])
     children = summary.children(client, info["experiment_id"], info["parent_run_id"])
     running = [r for r in children if r.info.status == "RUNNING"]  # left by killed workers
@@ -95,10 +101,23 @@ def close_sweep(info: dict[str, str], output_dir: Path | None = None) -> list[st
     client.set_terminated(info["parent_run_id"], "FAILED" if problems else "FINISHED")
     os.environ.pop(SWEEP_ENV, None)
     closing = summary.closing(info, table, output_dir, problems)
+    if plots is True and closing["best"] is not None:
+        _draw_best(client, closing["best"]["run_id"])
     if output_dir is not None and output_dir.is_dir():
         (output_dir / summary.SWEEP_JSON).write_text(json.dumps(closing, indent=2) + "\n")
     print(summary.closing_lines(closing))
     return problems
+
+
+def _draw_best(client, run_id: str) -> None:
+    """The best run's plots (runner.plot); a failure is said, and the sweep still ends."""
+    from runner.plot import draw_run
+
+    try:
+        draw_run(client, run_id)
+    except Exception as exc:  # noqa: BLE001 - the runs are recorded; only the picture is lost
+        print(f"warning: the best run's plots were not drawn: {first_line(exc)} "
+              f"(python -m runner.plot {run_id} draws them)", file=sys.stderr)
 
 
 def _results_key(overrides: str) -> list[str]:
@@ -126,9 +145,34 @@ def check_sweeper(config: DictConfig) -> None:
             "every trial is an MLflow run under the sweep's parent run.")
 
 
+# launchers that hand jobs to a program which must be on PATH
+LAUNCHER_PROGRAMS = {"SlurmLauncher": ("sbatch", "SLURM", "hydra/launcher=submitit_local runs "
+                                                          "the same jobs on this machine")}
+
+
+def check_launch(config: DictConfig) -> None:
+    """What would stop the sweep once started, said before any run exists: a sweep axis
+    naming an option its config group does not have; a launcher whose program is missing."""
+    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"}
+    for override in hydra_private.parse(list(config.hydra.overrides.task)):
+        if override.key_or_group in groups and override.is_sweep_override():
+            known = options(override.key_or_group)
+            missing = [v for v in override.sweep_string_iterator() if v not in known]
+            if missing:
+                raise ValueError(f"{override.key_or_group}={missing[0]}: no such option "
+                                 f"({override.key_or_group}: {', '.join(known)})")
+    target = str(config.hydra.launcher.get("_target_", ""))
+    for name, (program, system, instead) in LAUNCHER_PROGRAMS.items():
+        if target.endswith(name) and shutil.which(program) is None:
+            raise ValueError(f"{target.rsplit('.', 1)[-1]} needs {system} ({program} is not on "
+                             f"PATH); {instead}")
+
+
 def _end_if_running(info: dict[str, str]) -> None:
     """At exit, a parent run still RUNNING was interrupted: end it as KILLED, with the child
     runs its killed workers left RUNNING."""
+    from runner.sweep import summary
+
     with contextlib.suppress(Exception):
         client = mlflow_client.client_for(info["uri"])
         if client.get_run(info["parent_run_id"]).info.status != "RUNNING":
@@ -168,6 +212,7 @@ class SweepTracking(Callback):
             signal.signal(signal.SIGTERM, _exit)
         with _or_exit("the sweep cannot start"):
             check_sweeper(config)
+            check_launch(config)
             open_sweep(config, os.getcwd(), list(config.hydra.overrides.task),
                        str(config.hydra.sweep.dir), list(config.hydra.overrides.hydra))
 
@@ -176,7 +221,8 @@ class SweepTracking(Callback):
         if info is None:
             return
         with _or_exit("the sweep's summary was not recorded"):
-            problems = close_sweep(info, Path(str(config.hydra.sweep.dir)))
+            problems = close_sweep(info, Path(str(config.hydra.sweep.dir)),
+                                   config.artifacts.plots)
         if problems:
             print(f"error: {len(problems)} configuration(s) of the sweep have no complete run "
                   f"(sweep run {info['parent_run_id']} ended FAILED):", file=sys.stderr)

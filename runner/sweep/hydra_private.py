@@ -20,13 +20,18 @@ def basic_sweeper() -> tuple[type, type]:
     return module.BasicSweeper, module.BasicSweeperConf
 
 
+def parse(overrides: list[str]) -> list:
+    """Hydra's parsed overrides (its parser lives in hydra.core.override_parser)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides(overrides)
+
+
 def count_jobs(overrides: list[str]) -> int | None:
     """How many jobs a basic sweep over these overrides launches (None if unknown): the
     basic sweeper's own expansion (`split_arguments`), which Hydra does not expose."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
+        parsed = parse(overrides)
         return sum(len(batch) for batch in basic_sweeper()[0].split_arguments(parsed, None))
     except Exception:  # noqa: BLE001 - a sweeper with its own syntax: the count is unknown
         return None

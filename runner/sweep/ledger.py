@@ -47,7 +47,7 @@ class Entry:
     run_id: str | None
     status: str
     error: str | None
-    skipped: bool = False  # found finished by resume: its run belongs to an earlier sweep
+    skipped: bool = False  # found finished by resume (computed earlier, now a child here)
 
 
 def read(info: dict) -> list[Entry]:
@@ -68,7 +68,7 @@ def incomplete(entries: Sequence[Entry], running: Sequence[str], jobs: int | Non
     lines = [f"{e.overrides or '(no overrides)'}: no run was recorded ({e.error})"
              for e in unrecorded]
     lines += [f"run {run_id} was not completed (ended {KILLED.upper()})" for run_id in running]
-    unaccounted = (jobs or 0) - children - len(unrecorded) - sum(e.skipped for e in entries)
+    unaccounted = (jobs or 0) - children - len(unrecorded)  # resumed runs are children too
     if unaccounted > 0:
         lines.append(f"{unaccounted} of {jobs} configurations left no run and no word "
                      "(their process died?)")

@@ -2,7 +2,9 @@
 
 Runs are matched by `config_hash` (a hash of the resolved config, seeds included, without
 tracking options). Finished means the run ended FINISHED with status converged, max_steps
-or diverged; failed and killed runs are run again.
+or diverged; failed and killed runs are run again. A resumed sweep is one logical sweep: the
+finished runs it matches become children of its parent run (`adopt`), so that its summary,
+sweep.json and report cover every configuration, whichever invocation computed it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from collections.abc import Iterable
 
 from mlflow import MlflowClient
 
-from runner.constants import CONFIG_HASH_TAG, FINISHED, STATUS_TAG
-from runner.tracking.client import end_as_killed, search_all
+from runner.constants import CONFIG_HASH_TAG, FINISHED, PARENT_TAG, STATUS_TAG
+from runner.tracking.client import end_as_killed, log_batch, search_all
 
 
 def finished_runs(client: MlflowClient, experiment_id: str,
@@ -40,3 +42,13 @@ def close_orphans(client: MlflowClient, experiment_id: str, config_hash: str) ->
                           f"tags.config_hash = '{config_hash}' and attributes.status = 'RUNNING'")
     end_as_killed(client, orphans)
     return len(orphans)
+
+
+def adopt(client: MlflowClient, runs: Iterable, parent_run_id: str | None,
+          tags: dict[str, str]) -> None:
+    """Make finished runs children of the resumed sweep's parent (with its `tags`, the
+    sweep id); nothing for a single run (no parent)."""
+    if parent_run_id is None:
+        return
+    for run in runs:
+        log_batch(client, run.info.run_id, tags={**tags, PARENT_TAG: parent_run_id})

@@ -44,6 +44,10 @@ class Context:
     max_points: int | None = 1000  # metric points per history sent to MLflow (None: all)
 
     @property
+    def in_sweep(self) -> bool:
+        return self.parent_run_id is not None
+
+    @property
     def client(self) -> MlflowClient:
         return mlflow_client.client_for(self.uri)
 

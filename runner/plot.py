@@ -1,0 +1,89 @@
+"""`python -m runner.plot RUN_ID [RUN_ID ...] [--uri URI] [--gif]`: a finished run's plots
+(loss.png; trajectory.png for a 2-D objective; fit.png for a regression), drawn from the
+files it logged (config.yaml, result.json, trajectory.csv) and logged to it.
+
+A sweep with `artifacts.plots=true` draws them this way for its best run when it ends; any
+other run of it gets them on demand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from runner.results import Record
+from runner.tracking.files import TRAJECTORY
+
+HISTORIES = ("loss", "grad_norm", "suboptimality", "dist_to_opt")
+
+
+def record_from_files(folder: Path) -> Record:
+    """A run's Record, as far as its files have it (every kept step; no gradient checks)."""
+    result = json.loads((folder / "result.json").read_text())
+    with open(folder / TRAJECTORY) as f:
+        header = f.readline().strip().split(",")
+    table = np.loadtxt(folder / TRAJECTORY, delimiter=",", skiprows=1, ndmin=2)
+    column = {name: table[:, i] for i, name in enumerate(header)}
+    coords = [name for name in header if name[0] == "x" and name[1:].isdigit()]
+    histories = {k: column[k] for k in HISTORIES if k in column}
+    ends = {k: float(result.get(f"final_{k}", np.nan)) for k in histories}
+    ends["wall_time"] = float(result.get("wall_time_s", np.nan))
+    return Record(status=result["status"], steps=int(result["steps"]),
+                  last=int(column["step"][-1]), x_final=[float(v) for v in result["x_final"]],
+                  index=column["step"].astype(np.int64), histories=histories,
+                  wall_time=column["wall_time_s"],
+                  points=np.column_stack([column[c] for c in coords]) if coords else None,
+                  checks=None, ends=ends)
+
+
+def draw_run(client, run_id: str, gif: bool = False) -> list[str]:
+    """Draw run `run_id`'s plots and log them to it; the names of the files logged."""
+    from runner.artifacts import draw_plots
+    from runner.build import build_objective
+    from runner.spec import RunSpec
+
+    run = client.get_run(run_id)
+    with tempfile.TemporaryDirectory(prefix="gradlab-plot-") as tmp:
+        folder = Path(tmp)
+        for name in ("config.yaml", "result.json", TRAJECTORY):
+            client.download_artifacts(run_id, name, str(folder))
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        objective = build_objective(RunSpec(config, {}))
+        out = folder / "plots"
+        out.mkdir()
+        draw_plots(out, {"plots": True, "gif": gif}, record_from_files(folder), objective,
+                   run.info.run_name)
+        client.log_artifacts(run_id, str(out))
+        return sorted(p.name for p in out.iterdir())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runner.plot", description=__doc__.split(
+        "\n\n")[0].split(": ", 1)[1])
+    parser.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    parser.add_argument("--uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+                                      "else sqlite:///mlflow.db here)")
+    parser.add_argument("--gif", action="store_true", help="also trajectory.gif (2-D)")
+    args = parser.parse_args(argv)
+    from runner.tracking.client import StoreError, client_for, resolve_uri
+
+    client = client_for(resolve_uri(args.uri, Path.cwd()))
+    failed = 0
+    for run_id in args.run_ids:
+        try:
+            print(f"{run_id}: {', '.join(draw_run(client, run_id, args.gif))}")
+        except (StoreError, OSError, KeyError, ValueError) as exc:
+            print(f"error: {run_id}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                  file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
