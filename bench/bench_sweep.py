@@ -8,6 +8,10 @@ with plain MlflowClient calls, and with the vectorized launcher's own writer
 (runner.sqlstore), both with no computation.
 
     python bench/bench_sweep.py [--seeds 100] [--launchers basic,joblib,vectorized,benchopt]
+    python bench/bench_sweep.py --readme-only
+
+All with the default settings (a sweep draws its best run's plots only). First, the README's
+vectorized sweep command as written against the same command with artifacts.plots=false.
 
 benchopt (not a dependency) runs the same grid without MLflow when it is installed: see
 bench/bench_benchopt.py (BENCHOPT=/path/to/benchopt).
@@ -38,7 +42,34 @@ LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_
 
 def sweep_args(seeds: int, steps: int) -> list[str]:
     return ["-m", "objective=quad", "optimizer=sgd", "optimizer.lr=" + ",".join(map(str, LRS)),
-            f"seed=range(0,{seeds})", f"steps={steps}", "artifacts.plots=false"]
+            f"seed=range(0,{seeds})", f"steps={steps}"]  # the defaults: best run's plots only
+
+
+# the README's vectorized sweep, as written (900 runs), and the same without any plots
+README_SWEEP = ["-m", "hydra/launcher=vectorized", "optimizer=sgd,momentum,adam",
+                "optimizer.lr=0.01,0.03,0.1", "seed=range(0,100)"]
+
+
+def time_command(folder: Path, args: list[str]) -> float:
+    folder.mkdir(parents=True)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "runner", *args,
+                           f"tracking.uri=sqlite:///{folder / 'mlflow.db'}"], cwd=folder,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if proc.returncode != 0:
+        raise SystemExit(f"{args} failed:\n{proc.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def readme_sweep() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        as_written = time_command(Path(tmp) / "written", README_SWEEP)
+        bare = time_command(Path(tmp) / "bare", [*README_SWEEP, "artifacts.plots=false"])
+    write_table("readme_sweep", "The README's vectorized sweep (900 runs), end to end",
+                ["command", "wall time s", "ratio"],
+                [["as written (defaults: the best run's plots)", f"{as_written:.1f}",
+                  f"{as_written / bare:.2f}×"],
+                 ["with artifacts.plots=false", f"{bare:.1f}", "1.00×"]])
 
 
 def run_sweep(folder: Path, launcher: str, seeds: int, steps: int) -> float:
@@ -126,9 +157,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--readme-only", action="store_true",
+                        help="only the README's vectorized sweep, with and without plots")
     parser.add_argument("--launchers", default="basic,joblib,vectorized"
                         + (",benchopt" if shutil.which(os.environ.get("BENCHOPT", "benchopt")) else ""))
     args = parser.parse_args()
+    readme_sweep()
+    if args.readme_only:
+        return
     n = len(LRS) * args.seeds
     times = {}
     with tempfile.TemporaryDirectory() as tmp, inside(tmp):
