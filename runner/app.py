@@ -47,6 +47,8 @@ def sweep_value(result: dict, metric: str) -> dict | float:
 def cli() -> None:
     """`python -m runner`, `gradlab`: Hydra's exit status 1 for overrides it cannot compose
     (no job started, so HydraConfig was never set) becomes EXIT_USAGE, like all bad input."""
+    if not sys.stderr.isatty():  # colour codes only on a terminal (colorlog: Optuna's log)
+        os.environ.setdefault("NO_COLOR", "1")
     argv = sys.argv[1:]
     if help_text.wants_help(argv):
         try:

@@ -173,9 +173,11 @@ ROSENBROCK = ("objective=rosenbrock", "objective.x0=[-1.2,1.0]", "optimizer=adam
 
 
 def test_optuna_finds_a_lower_loss_than_the_median_random_lr(store):
-    store.run("-m", "hydra/sweeper=optuna", "hydra.sweeper.sampler.seed=0",
-              "hydra.sweeper.n_trials=20", "optimizer.lr=tag(log,interval(0.0001,1))",
-              *ROSENBROCK, "tracking.experiment=optuna")
+    proc = store.run("-m", "hydra/sweeper=optuna", "hydra.sweeper.sampler.seed=0",
+                     "hydra.sweeper.n_trials=20", "optimizer.lr=tag(log,interval(0.0001,1))",
+                     *ROSENBROCK, "tracking.experiment=optuna")
+    # Optuna's log lines, without colour codes when the output is not a terminal
+    assert "[I " in proc.stderr and "\x1b[" not in proc.stderr + proc.stdout
     lrs = np.exp(np.random.default_rng(0).uniform(np.log(1e-4), np.log(1.0), 20))
     store.run("-m", "optimizer.lr=" + ",".join(f"{lr:.6g}" for lr in lrs), *ROSENBROCK,
               "tracking.experiment=random")
