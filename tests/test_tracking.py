@@ -40,3 +40,9 @@ def test_an_interrupt_after_everything_is_recorded_leaves_it_finished(tracked):
         run.completed = True
         raise KeyboardInterrupt
     assert ended(client, run.run_id) == ("FINISHED", None)
+
+
+def test_experiments_are_created_with_the_training_kind(tracked):
+    client, experiment = tracked
+    tags = client.get_experiment(experiment).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"

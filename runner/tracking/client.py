@@ -47,6 +47,7 @@ RETRY_ENV, RETRY_S = "GRADLAB_STORE_RETRY_S", 60.0
 TRANSIENT = ("database is locked", "database table is locked", "could not serialize access",
              "deadlock detected")
 CONNECT_TIMEOUT_S = 3.0
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def resolve_uri(configured: str | None, base_dir: str | Path) -> str:
@@ -173,8 +174,8 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    try:
-        return client.create_experiment(name)
+    try:  # the training kind: MLflow's UI opens it on the runs table, not its GenAI overview
+        return client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     except MlflowException:
         found = client.get_experiment_by_name(name)
         if found is None:
