@@ -183,7 +183,7 @@ class Trace:
 
 def _where(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
     """a where mask (B,), else b; for values of shape (B,) or (B, d)."""
-    return torch.where(mask.reshape(-1, *[1] * (a.dim() - 1)), a, b)
+    return torch.where(mask.to(a.device).reshape(-1, *[1] * (a.dim() - 1)), a, b)
 
 
 def optimize(objective: Objective, gradient: GradientMethod, optimizer: Optimizer, x0: Tensor,
