@@ -27,6 +27,11 @@ def register_schema() -> None:
     ConfigStore.instance().store(name="schema", node=RunConfig)
 
 
+def groups() -> list[str]:
+    """The config groups a run composes: the folders of conf/ (Hydra's own aside)."""
+    return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra")
+
+
 def options(group: str) -> list[str]:
     """The options of a config group: the names of its YAML files."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))

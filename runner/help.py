@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from runner.config import CONF_DIR, options
+from runner.config import CONF_DIR, groups, options
 
 USAGE = """\
 gradlab: declarative experiments on gradient-based optimization.
@@ -32,9 +32,6 @@ Override anything in the config (foo.bar=value)
 {config}
 `--cfg job` prints the config alone; `--hydra-help`, Hydra's help and tab completion."""
 
-GROUPS = ("gradient", "objective", "optimizer", "schedule")
-
-
 def wants_help(argv: Sequence[str]) -> bool:
     return any(a in ("--help", "-h") for a in argv) and "--hydra-help" not in argv
 
@@ -46,5 +43,5 @@ def render(overrides: Sequence[str]) -> str:
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         config = compose("config", list(overrides))
-    groups = "\n".join(f"{g}: {', '.join(options(g))}" for g in GROUPS)
-    return USAGE.format(groups=groups, config=OmegaConf.to_yaml(config))
+    listed = "\n".join(f"{g}: {', '.join(options(g))}" for g in groups())
+    return USAGE.format(groups=listed, config=OmegaConf.to_yaml(config))

@@ -75,8 +75,8 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
     """
     setup = setup or build(spec)
     objective = setup.objective
-    trace = Trace(1, spec.steps, objective.minimizer, keep_points=objective.dim <= MAX_CSV_COORDINATES,
-                  budget=spec.history_bytes)
+    trace = Trace(1, spec.steps, objective.minimizer,
+                  keep_points=objective.dim <= MAX_CSV_COORDINATES, budget=spec.history_bytes)
     start_ms = int(time.time() * 1000)
     with interrupts_as_exceptions(), mlflow_client.open_run(
             ctx.client, ctx.experiment_id, name=spec.name, tags=run_tags(spec, ctx)) as run:
@@ -96,7 +96,8 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
             raise RunFailed(run.run_id, exc) from exc
         record = Record.from_trace(trace, 0, objective)
         with deferred_interrupts():  # a signal now waits, and then leaves the run FINISHED
-            log_record(run.run_id, record, run_files(spec, record, objective, ctx.in_sweep), start_ms, ctx)
+            files = run_files(spec, record, objective, ctx.in_sweep)
+            log_record(run.run_id, record, files, start_ms, ctx)
             run.completed = True
     return Outcome.of(run.run_id, record)
 
@@ -108,7 +109,8 @@ def _record_stop(run_id: str, spec: RunSpec, objective, trace: Trace, start_ms: 
     try:
         if trace.length:
             record = Record.from_trace(trace, 0, objective, KILLED if error is None else FAILED)
-            log_record(run_id, record, run_files(spec, record, objective, ctx.in_sweep), start_ms, ctx)
+            files = run_files(spec, record, objective, ctx.in_sweep)
+            log_record(run_id, record, files, start_ms, ctx)
         if error is not None:
             mlflow_client.log_batch(ctx.client, run_id,
                                     tags={STATUS_TAG: FAILED, ERROR_TAG: describe(error)[:5000]})

@@ -71,7 +71,6 @@ class Trace:
     ends: dict[str, dict[str, Tensor]] = field(default_factory=dict)  # "final"/"last" → values
     _recent: dict[str, list] = field(default_factory=dict, repr=False)
     _blocks: dict[str, list[Tensor]] = field(default_factory=dict, repr=False)
-    _kept_bytes: int = field(default=0, repr=False)
     _latest: tuple[dict, dict] | None = field(default=None, repr=False)  # (previous, latest)
     _stacked: tuple[int, dict[str, Tensor]] | None = field(default=None, repr=False)
 
@@ -141,15 +140,14 @@ class Trace:
                  for k, v in self._recent.items()}
         block["step"] = steps
         for key, values in block.items():
-            kept = values[keep]
-            self._blocks[key].append(kept)
-            self._kept_bytes += kept.numel() * kept.element_size()
-            self._recent.get(key, []).clear()
+            self._blocks[key].append(values[keep])
+        for waiting in self._recent.values():
+            waiting.clear()
         self._first_recent = self.length
         if self.budget is not None:
-            per_step = max(1, self._kept_bytes // max(1, self.kept_steps))
+            per_step = max(1, self.kept_bytes // max(1, self.kept_steps))
             self._flush_every = max(16, min(FLUSH_STEPS, self.budget // (4 * per_step)))
-            while self._kept_bytes > self.budget and self.kept_steps > 2:
+            while self.kept_bytes > self.budget and self.kept_steps > 2:
                 self._thin()
         self._stacked = None
 
@@ -157,15 +155,17 @@ class Trace:
     def kept_steps(self) -> int:
         return sum(len(b) for b in self._blocks["step"])
 
+    @property
+    def kept_bytes(self) -> int:
+        return sum(b.numel() * b.element_size() for blocks in self._blocks.values()
+                   for b in blocks)
+
     def _thin(self) -> None:
         """Double the stride: drop every kept step that is not a multiple of it."""
         self.stride *= 2
         keep = torch.cat(self._blocks["step"]) % self.stride == 0
-        self._kept_bytes = 0
         for key, blocks in self._blocks.items():
-            kept = torch.cat(blocks)[keep]
-            self._blocks[key] = [kept]
-            self._kept_bytes += kept.numel() * kept.element_size()
+            self._blocks[key] = [torch.cat(blocks)[keep]]
 
     def history(self) -> dict[str, Tensor]:
         """The kept steps: `step` (T,), `wall_time` (T,), loss, grad_norm (T, B), and

@@ -19,6 +19,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from runner.config import groups, options
 from runner.constants import (
     COMMAND_TAG,
     EXIT_INCOMPLETE,
@@ -31,7 +32,6 @@ from runner.constants import (
     SWEEP_ROLE,
     UNHASHED,
 )
-from runner.config import CONF_DIR, options
 from runner.errors import first_line
 from runner.sweep import hydra_private, ledger
 from runner.tracking import client as mlflow_client
@@ -146,16 +146,16 @@ def check_sweeper(config: DictConfig) -> None:
 
 
 # launchers that hand jobs to a program which must be on PATH
-LAUNCHER_PROGRAMS = {"SlurmLauncher": ("sbatch", "SLURM", "hydra/launcher=submitit_local runs "
-                                                          "the same jobs on this machine")}
+LAUNCHER_PROGRAMS = {"SlurmLauncher": (
+    "sbatch", "SLURM", "hydra/launcher=submitit_local runs the same jobs on this machine")}
 
 
 def check_launch(config: DictConfig) -> None:
     """What would stop the sweep once started, said before any run exists: a sweep axis
     naming an option its config group does not have; a launcher whose program is missing."""
-    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"}
+    composed = groups()
     for override in hydra_private.parse(list(config.hydra.overrides.task)):
-        if override.key_or_group in groups and override.is_sweep_override():
+        if override.key_or_group in composed and override.is_sweep_override():
             known = options(override.key_or_group)
             missing = [v for v in override.sweep_string_iterator() if v not in known]
             if missing:

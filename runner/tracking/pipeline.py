@@ -99,7 +99,8 @@ def prepare_rows(jobs: Sequence[Job], trace: Trace, rows: Sequence[int], objecti
     if not sqlstore.supports(ctx.client):
         return records, None
     try:
-        runs = [finished_run(spec, record, run_files(spec, record, objective, c.in_sweep), start_ms, c)
+        runs = [finished_run(spec, record, run_files(spec, record, objective, c.in_sweep),
+                             start_ms, c)
                 for (spec, c), record in zip(jobs, records)]
         return records, sqlstore.prepare(ctx.client, ctx.experiment_id, runs, files)
     except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
@@ -126,7 +127,7 @@ def commit_rows(jobs: Sequence[Job], prepared: Future, objective: Objective,
 def _log_one(job: Job, record: Record, objective: Objective, start_ms: int) -> Outcome:
     spec, ctx = job
     try:
-        return Outcome.of(log_run(spec, record, run_files(spec, record, objective, ctx.in_sweep), start_ms, ctx),
-                          record)
+        files = run_files(spec, record, objective, ctx.in_sweep)
+        return Outcome.of(log_run(spec, record, files, start_ms, ctx), record)
     except Exception as exc:  # noqa: BLE001 - one run's logging failure fails that run only
         return Outcome.failure(f"the run could not be recorded: {store_error(exc)}")
