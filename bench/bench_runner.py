@@ -64,7 +64,7 @@ def runner_run(folder: Path, extra: list[str]) -> tuple[float, float, list[float
     start = time.perf_counter()
     outcome = execute(spec, ctx, build(spec))
     total = time.perf_counter() - start
-    return float(outcome.record.wall_time[-1]), total, outcome.record.x_final
+    return float(outcome.result["wall_time_s"]), total, outcome.result["x_final"]
 
 
 def main() -> None:
