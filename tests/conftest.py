@@ -127,9 +127,12 @@ def store(tmp_path: Path) -> Store:
 
 
 class MlflowServer:
-    """A real `mlflow server` (SQLite backend) on a free loopback port, stopped by its pid."""
+    """A real `mlflow server` (SQLite backend) on a free loopback port, stopped by its pid.
+    `command` starts another one as a user types it (`mlflow ui`), told the port by
+    MLFLOW_PORT."""
 
-    def __init__(self, folder: Path, backend: str | None = None) -> None:
+    def __init__(self, folder: Path, backend: str | None = None,
+                 command: list[str] | None = None) -> None:
         import time
         import urllib.request
 
@@ -138,10 +141,11 @@ class MlflowServer:
         backend = backend or f"sqlite:///{folder / 'server.db'}"
         self.log = open(folder / "server.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
-             str(self.port), "--backend-store-uri", backend, "--artifacts-destination",
-             str(folder / "artifacts"), "--workers", "1"],
+            command or [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+                        "--port", str(self.port), "--backend-store-uri", backend,
+                        "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
             cwd=folder, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "MLFLOW_PORT": str(self.port)},
         )
         deadline = time.time() + 90
         while time.time() < deadline:

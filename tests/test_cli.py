@@ -215,32 +215,3 @@ def test_a_sweep_that_cannot_launch_says_so_and_leaves_no_run(tmp_path, args, sa
     assert proc.stderr.startswith("error: the sweep cannot start: ") and says in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "mlflow.db").exists()  # no store, so no run of any status
-
-
-@pytest.mark.slow
-def test_the_readme_quick_start_runs_as_written(tmp_path):
-    """The first two commands of the README's "Running experiments" block, as written (in a
-    fresh folder: the default store is ./mlflow.db), and what their comments say."""
-    import re
-    import shlex
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    text = (ROOT / "README.md").read_text().split("## Running experiments", 1)[1]
-    block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
-    lines = [line.split("#", 1) for line in block.splitlines()]
-    (one, said_one), (sweep, said_sweep) = lines[:2]
-    assert one.split()[:3] == ["python", "-m", "runner"]
-    outputs = []
-    for command in (one, sweep):
-        argv = [sys.executable, *shlex.split(command)[1:]]
-        proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        outputs.append(proc.stdout)
-    said_loss = re.search(r"f = (\S+)", said_one).group(1)
-    printed = float(re.search(r"final loss (\S+),", outputs[0]).group(1))
-    assert f"{printed:.1e}" == said_loss  # the comment's value, to its digits
-    runs = int(re.search(r"(\d+) runs", said_sweep).group(1))
-    assert f": {runs} runs (" in outputs[1]
