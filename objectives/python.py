@@ -31,7 +31,10 @@ class PythonFunction(Objective):
 
     The function must index coordinates as x[..., i] and reduce over the last axis (then a
     batch of points is one call). It has a closed-form gradient only if `grad_function`
-    (x (..., d) -> (..., d)) is given. `minimum`/`minimizer` enable suboptimality metrics.
+    (x (..., d) -> (..., d)) is given. `minimum`/`minimizer` enable suboptimality metrics;
+    left null, they are the function's own `minimum`/`minimizer` attributes where it has
+    them (objectives.testfunctions sets them), so changing `function` never keeps another
+    function's optimum.
     Both functions are called once when the objective is built, on x0 (else the minimizer,
     else 0) alone and stacked with a second point, so that a wrong signature or output
     shape is reported then, not at a run's first step.
@@ -55,6 +58,8 @@ class PythonFunction(Objective):
         self.function = load(function, "function")
         self.grad_function = None if grad_function is None else load(grad_function, "grad_function")
         self.has_analytic_grad = self.grad_function is not None
+        minimum = getattr(self.function, "minimum", None) if minimum is None else minimum
+        minimizer = getattr(self.function, "minimizer", None) if minimizer is None else minimizer
         self.minimum = None if minimum is None else float(minimum)
         self.minimizer = None if minimizer is None else self.point(minimizer, "minimizer")
         probe = self.x0 if self.x0 is not None else self.minimizer

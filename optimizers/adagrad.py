@@ -34,8 +34,9 @@ def adagrad(
         x ← x − η_t / (1 + tδ) · g / (√s + ε)    (δ = lr_decay, t = updates taken)
 
     Duchi, Hazan & Singer, "Adaptive subgradient methods for online learning and stochastic
-    optimization", JMLR 12, 2011 (diagonal version). Departures, as torch: ε is added to √s
-    rather than inside the root, and lr_decay and the initial accumulator are additions.
+    optimization", JMLR 12, 2011 (diagonal version), whose δ is ε here, added to √s as in
+    the paper. Additions, as torch: lr_decay and the initial accumulator (both 0 is the
+    paper's rule). No schedule form to choose: the rate multiplies the step, not a buffer.
     """
     check_hyper("lr", lr)
     check_hyper("lr_decay", lr_decay)

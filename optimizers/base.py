@@ -34,6 +34,8 @@ class Optimizer:
     `update(grad, state, params, closure=None)`; `closure(x) -> (value, grad)` is passed by
     the loop for rules that re-evaluate the objective (line searches, L-BFGS).
     `batchable` says whether rows of a batch are independent (true for every own rule).
+    `stall_steps` is the default of the run's `stall.steps`: how many steps without progress
+    end a run as stalled (0: never), set where the rule stops inside a step (L-BFGS).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Optimizer:
     update: Callable[..., tuple[Tensor, Any]]
     hyperparams: dict[str, Any] = field(default_factory=dict)
     batchable: bool = True
+    stall_steps: int = 0
 
 
 def check_hyper(name: str, value: Hyper, *, low: float = 0.0, high: float | None = None,

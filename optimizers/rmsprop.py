@@ -28,6 +28,7 @@ def rmsprop(
     momentum: Hyper,
     centered: bool,
     maximize: bool = False,
+    lr_in_buffer: bool = False,
     schedule: Schedule | None = None,
 ) -> Optimizer:
     """Root-mean-square propagation, as torch.optim.RMSprop.
@@ -42,7 +43,10 @@ def rmsprop(
     Tieleman & Hinton, COURSERA: Neural Networks for Machine Learning, lecture 6.5, 2012;
     centered and with momentum: Graves, "Generating sequences with recurrent neural
     networks", arXiv:1308.0850, 2013. Departure, as torch: ε is added to √v rather than
-    inside the root (Graves and TensorFlow put it inside).
+    inside the root (Graves and TensorFlow put it inside). With momentum, torch's form
+    multiplies the whole buffer by the current rate η_t; Graves puts the rate inside it
+    (Δ ← μΔ − η_t d, x ← x + Δ), which `lr_in_buffer=True` gives: b ← μb + η_t d,
+    x ← x − b. With a constant rate both forms take the same steps (up to rounding).
     """
     check_hyper("lr", lr)
     check_hyper("alpha", alpha, high=1.0)
@@ -69,7 +73,10 @@ def rmsprop(
             avg = torch.addcmul(square_avg, grad_avg, grad_avg, value=-1).sqrt() + eps
         else:
             avg = square_avg.sqrt() + eps
-        if use_momentum:
+        if use_momentum and lr_in_buffer:
+            buf = torch.addcdiv(buf * momentum, lr_t * g, avg)
+            new = params - buf
+        elif use_momentum:
             buf = torch.addcdiv(buf * momentum, g, avg)
             new = add_scaled(params, buf, -lr_t)
         else:
@@ -77,5 +84,5 @@ def rmsprop(
         return new, RMSpropState(state.step + 1, square_avg, grad_avg, buf)
 
     hyper = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                 centered=centered, maximize=maximize)
+                 centered=centered, maximize=maximize, lr_in_buffer=lr_in_buffer)
     return Optimizer("rmsprop", init, update, hyper)

@@ -23,6 +23,7 @@ def sgd(
     nesterov: bool,
     weight_decay: Hyper,
     maximize: bool = False,
+    lr_in_buffer: bool = False,
     schedule: Schedule | None = None,
 ) -> Optimizer:
     """Gradient descent, as torch.optim.SGD.
@@ -32,8 +33,20 @@ def sgd(
         g ← g + μb if nesterov, else b        (when μ ≠ 0)
         x ← x − η_t g
 
-    Departure from the textbook heavy ball: the buffer starts at the first gradient, not
-    at zero (as torch does). Nesterov form of Sutskever et al., ICML 2013.
+    With momentum this is torch's form: the current rate η_t multiplies the whole buffer,
+    so under a schedule a change of rate rescales every past gradient at once. The papers
+    put the rate inside the buffer, each gradient scaled by the rate of its own step —
+    Polyak's heavy ball (USSR Comp. Math. 4(5), 1964), x_{t+1} = x_t − η_t∇f(x_t) +
+    μ(x_t − x_{t−1}), and Nesterov momentum in the form of Sutskever et al. (ICML 2013),
+    v ← μv − η_t∇f(θ + μv), θ ← θ + v, written in the look-ahead point x = θ + μv.
+    `lr_in_buffer=True` gives that form:
+
+        b ← η_t g at t = 0, else μb + (1 − τ)η_t g
+        x ← x − (η_t g + μb) if nesterov, else x − b
+
+    With a constant rate both forms take the same steps (up to rounding). In both, the
+    buffer starts at the first (scaled) gradient, as torch's does; the heavy ball's
+    x_{−1} = x_0 gives the same first step.
     """
     check_hyper("lr", lr)
     check_hyper("momentum", momentum)
@@ -51,14 +64,17 @@ def sgd(
         g = -grad if maximize else grad
         if not is_zero(weight_decay):
             g = g + weight_decay * params
-        buf = state.momentum_buffer
+        buf, lr_t = state.momentum_buffer, schedule(lr, state.step)
+        if use_momentum and lr_in_buffer:
+            g = lr_t * g
         if use_momentum:
             buf = g.clone() if state.step == 0 else momentum * buf + (1 - dampening) * g
             g = g + momentum * buf if nesterov else buf
-        return params - schedule(lr, state.step) * g, SGDState(state.step + 1, buf)
+        step = g if use_momentum and lr_in_buffer else lr_t * g
+        return params - step, SGDState(state.step + 1, buf)
 
     hyper = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                 weight_decay=weight_decay, maximize=maximize)
+                 weight_decay=weight_decay, maximize=maximize, lr_in_buffer=lr_in_buffer)
     return Optimizer("sgd", init, update, hyper)
 
 

@@ -7,10 +7,11 @@ Plain constants, no imports: the loop, tracking, sweeps and the report all use t
 CONVERGED = "converged"  # ‖∇f‖ < tol
 MAX_STEPS = "max_steps"  # every step taken
 DIVERGED = "diverged"  # non-finite, or |f| above divergence.max_loss
+STALLED = "stalled"  # f did not improve by stall.rtol for stall.steps steps
 FAILED = "failed"  # an error, or a configuration that could not run
 KILLED = "killed"  # interrupted (SIGINT, SIGTERM)
 # outcomes that are results: resume does not run these configurations again
-FINISHED = (CONVERGED, MAX_STEPS, DIVERGED)
+FINISHED = (CONVERGED, MAX_STEPS, DIVERGED, STALLED)
 # outcomes without a usable final value
 BAD = (DIVERGED, FAILED)
 

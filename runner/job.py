@@ -84,7 +84,8 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
             mlflow_client.log_batch(ctx.client, run.run_id, params=spec.params)
             with Progress(spec.steps, spec.name) as bar:
                 optimize(objective, setup.gradient, setup.optimizer, setup.x0[None],
-                         steps=spec.steps, tol=spec.tol, max_loss=spec.max_loss, trace=trace,
+                         steps=spec.steps, tol=spec.tol, max_loss=spec.max_loss,
+                         stall=spec.stall(setup.optimizer.stall_steps), trace=trace,
                          check=setup.check, progress=bar.update)
         except BaseException as exc:  # keep what was recorded, then let the run end
             killed = isinstance(exc, (Interrupted, KeyboardInterrupt))

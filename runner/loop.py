@@ -17,7 +17,7 @@ from torch import Tensor
 
 from objectives import GradientMethod, Objective
 from optimizers.base import Optimizer, select
-from runner.constants import CONVERGED, DIVERGED, MAX_STEPS
+from runner.constants import CONVERGED, DIVERGED, MAX_STEPS, STALLED
 
 # Below this many numbers per batch, torch's intra-op threads cost more than they save: on 2
 # loaded cores a (1000, 2) batch ran 18x slower with 2 threads than with 1.
@@ -54,6 +54,8 @@ class Trace:
     values at its final step (`final`: the last finite one for a diverged row) and its last
     step (`last`) are kept apart, so finals are exact at any length. `length` is how many
     steps were taken, so an interrupted run can be logged up to where it stopped.
+    `evaluations` counts, per row, the evaluations of f and ∇f (one call of the gradient
+    method: one a step, plus those an optimizer's closure makes, as in a line search).
     """
 
     batch: int
@@ -66,6 +68,7 @@ class Trace:
     last: Tensor | None = None
     final: Tensor | None = None
     x_final: Tensor | None = None
+    evaluations: Tensor | None = None
     length: int = 0
     stride: int = 1
     ends: dict[str, dict[str, Tensor]] = field(default_factory=dict)  # "final"/"last" → values
@@ -78,6 +81,7 @@ class Trace:
         self.status = self.status or [MAX_STEPS] * self.batch
         self.last = torch.full((self.batch,), self.steps, dtype=torch.long)
         self.final = self.last.clone()
+        self.evaluations = torch.zeros(self.batch, dtype=torch.long)  # the loop's device
         self._keys = ["loss", "grad_norm"] + (
             ["points"] if self.keep_points else ["dist_to_opt"] if self.minimizer is not None
             else [])
@@ -192,10 +196,12 @@ def optimize(objective: Objective, gradient: GradientMethod, optimizer: Optimize
 
     At each t = 0..steps: evaluate f and ∇f at x_t and record them; a row stops as
     `converged` when ‖∇f‖ < tol, as `diverged` when f is non-finite or |f| exceeds
-    `max_loss` (keeping its last finite point); otherwise x_{t+1} = update(x_t).
+    `max_loss` (keeping its last finite point), as `stalled` when, with `stall=(n, rtol)`
+    and n > 0, f has not fallen below best − rtol·|best| for n steps (best: the lowest f
+    that last did; `converged` if ∇f is exactly 0 there); otherwise x_{t+1} = update(x_t).
     `check=(k, method)` compares the gradient with a reference method every k steps.
-    Options: steps, tol, max_loss, trace (else one is made, keeping x if keep_points),
-    check, progress, progress_every.
+    Options: steps, tol, max_loss, stall, trace (else one is made, keeping x if
+    keep_points), check, progress, progress_every.
     """
     with threads_for(x0.numel()):
         return _optimize(objective, gradient, optimizer, x0, **options)
@@ -210,6 +216,7 @@ def _optimize(
     steps: int,
     tol: float = 0.0,
     max_loss: float = math.inf,
+    stall: tuple[int, float] = (0, 0.0),
     trace: Trace | None = None,
     keep_points: bool = False,
     check: tuple[int, GradientMethod] | None = None,
@@ -219,13 +226,17 @@ def _optimize(
     batch = x0.shape[0]
     if trace is None:
         trace = Trace(batch, steps, objective.minimizer, keep_points=keep_points)
-    closure = None if optimizer.batchable else (lambda p: gradient(objective, p))
+    closure = None if optimizer.batchable else _counted(objective, gradient, trace)
     state = optimizer.init(x0)
     x, x_prev = x0, x0
     active = torch.ones(batch, dtype=torch.bool, device=x0.device)
+    stall_steps, stall_rtol = stall
+    since = torch.zeros(batch, dtype=torch.long, device=x0.device)
+    trace.evaluations = torch.zeros(batch, dtype=torch.long, device=x0.device)
     n_active, start = batch, time.perf_counter()
     for t in range(steps + 1):
         value, grad = gradient(objective, x)
+        trace.evaluations += active
         grad_norm = torch.linalg.vector_norm(grad, dim=-1)
         trace.record(value, grad_norm, x, time.perf_counter() - start)
         if check is not None and t % check[0] == 0:
@@ -234,13 +245,22 @@ def _optimize(
             progress(t)
         # one fused test: NaN, ±inf and |f| > max_loss all fail `abs(f) <= max_loss`
         diverged = ~(value.abs() <= max_loss)
-        converged = grad_norm < tol if tol > 0 else None
-        stopping = diverged if converged is None else diverged | converged
+        ended = diverged if tol <= 0 else diverged | (grad_norm < tol)
+        if stall_steps and t == 0:
+            best = value
+        elif stall_steps:
+            improved = value < best - stall_rtol * best.abs()
+            best = torch.where(improved, value, best)
+            since = torch.where(improved, 0, since + 1)
+            ended = ended | (since >= stall_steps)
         if n_active < batch:
-            stopping = stopping & active
-        if stopping.any().item():
-            x = _stop_rows(trace, t, diverged & active, stopping & ~diverged, x, x_prev, value)
-            active = active & ~stopping
+            ended = ended & active
+        if ended.any().item():
+            # a row that stands still where ∇f = 0 exactly has converged, whatever tol
+            converged = ended & ~diverged & ((grad_norm < tol) | (grad_norm == 0))
+            x = _stop_rows(trace, t, diverged & active, converged, ended & ~diverged & ~converged,
+                           x, x_prev, value)
+            active = active & ~ended
             n_active = int(active.sum())
             if n_active == 0:
                 break
@@ -263,13 +283,26 @@ def _discrepancy(grad: Tensor, reference: Tensor) -> Tensor:
     return diff / torch.linalg.vector_norm(reference, dim=-1).clamp_min(tiny)
 
 
-def _stop_rows(trace: Trace, t: int, diverged: Tensor, converged: Tensor, x: Tensor,
-               x_prev: Tensor, value: Tensor) -> Tensor:
+def _counted(objective: Objective, gradient: GradientMethod,
+             trace: Trace) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """The closure an optimizer that re-evaluates gets: f and ∇f at x, counted for every row
+    (such optimizers couple a batch's rows)."""
+
+    def closure(x: Tensor) -> tuple[Tensor, Tensor]:
+        trace.evaluations += 1
+        return gradient(objective, x)
+
+    return closure
+
+
+def _stop_rows(trace: Trace, t: int, diverged: Tensor, converged: Tensor, stalled: Tensor,
+               x: Tensor, x_prev: Tensor, value: Tensor) -> Tensor:
     """Mark stopping rows and keep their ends; return x with each diverged row back at its
     last finite point."""
-    for row in converged.nonzero().flatten().tolist():
-        trace.status[row] = CONVERGED
-        trace.last[row] = trace.final[row] = t
+    for status, rows in ((CONVERGED, converged), (STALLED, stalled)):
+        for row in rows.nonzero().flatten().tolist():
+            trace.status[row] = status
+            trace.last[row] = trace.final[row] = t
     restore = diverged & ~(torch.isfinite(x).all(-1) & torch.isfinite(value))
     if t > 0:
         x = torch.where(restore.unsqueeze(-1), x_prev, x)
@@ -277,5 +310,5 @@ def _stop_rows(trace: Trace, t: int, diverged: Tensor, converged: Tensor, x: Ten
         trace.status[row] = DIVERGED
         trace.last[row] = t
         trace.final[row] = t - 1 if bool(restore[row]) and t > 0 else t
-    trace.end_rows(diverged | converged, restore if t > 0 else None)
+    trace.end_rows(diverged | converged | stalled, restore if t > 0 else None)
     return x

@@ -25,7 +25,8 @@ class Record:
     `index` holds the steps the histories (and `wall_time`, `points`) were kept at: every
     step, or every stride-th step of a long run (see Trace), always with the run's final and
     last steps. `steps` is the final step, `last` the last one taken; `ends` the exact
-    values at the final step (loss, grad_norm, suboptimality, dist_to_opt, wall_time)."""
+    values at the final step (loss, grad_norm, suboptimality, dist_to_opt, wall_time);
+    `evaluations` the evaluations of f and ∇f it took (see Trace)."""
 
     status: str
     steps: int
@@ -37,6 +38,7 @@ class Record:
     points: np.ndarray | None
     checks: tuple[np.ndarray, np.ndarray] | None
     ends: dict[str, float]
+    evaluations: int = 0
 
     @classmethod
     def from_trace(cls, trace: Trace, row: int, objective: Objective,
@@ -82,7 +84,8 @@ class Record:
             x_final = points[at_final].tolist() if points is not None else []
         return cls(status=status or trace.status[row], steps=final, last=last,
                    x_final=x_final, index=index, histories=histories, wall_time=wall_time,
-                   points=points, checks=checks, ends=ends)
+                   points=points, checks=checks, ends=ends,
+                   evaluations=int(trace.evaluations[row]))
 
     @property
     def final_loss(self) -> float:
@@ -93,6 +96,7 @@ class Record:
             "final_loss": self.final_loss,
             "final_grad_norm": self.ends["grad_norm"],
             "steps": float(self.steps),
+            "evaluations": float(self.evaluations),
             "wall_time_s": self.ends["wall_time"],
         }
         for key in ("suboptimality", "dist_to_opt"):
@@ -114,9 +118,10 @@ class Record:
         return {
             "status": self.status,
             "steps": self.steps,
+            "evaluations": self.evaluations,
             "final_loss": _json_number(self.final_loss),
             "x_final": [_json_number(v) for v in self.x_final],
-            **{k: _json_number(v) for k, v in self.finals().items() if k not in ("final_loss", "steps")},
+            **{k: _json_number(v) for k, v in self.finals().items() if k not in ("final_loss", "steps", "evaluations")},
         }
 
     def result_json(self) -> str:

@@ -31,6 +31,12 @@ class Divergence:
 
 
 @dataclass
+class Stall:
+    steps: Optional[int] = MISSING
+    rtol: float = MISSING
+
+
+@dataclass
 class Check:
     every: int = MISSING
     reference: str = MISSING
@@ -65,13 +71,14 @@ class RunConfig:
     resume: bool = MISSING
     sweep_metric: str = MISSING
     divergence: Divergence = field(default_factory=Divergence)
+    stall: Stall = field(default_factory=Stall)
     check: Check = field(default_factory=Check)
     tracking: Tracking = field(default_factory=Tracking)
     artifacts: Artifacts = field(default_factory=Artifacts)
 
 
 # the sections of RunConfig, by the name its (string) annotations give them
-SECTIONS = {"Divergence": Divergence, "Check": Check, "Tracking": Tracking,
+SECTIONS = {"Divergence": Divergence, "Stall": Stall, "Check": Check, "Tracking": Tracking,
             "Artifacts": Artifacts}
 
 
@@ -86,6 +93,11 @@ def check_values(config: Mapping[str, Any]) -> None:
     if not config["divergence"]["max_loss"] > 0:
         raise ConfigError("divergence.max_loss must be > 0 (inf: only non-finite losses "
                           f"diverge), got {config['divergence']['max_loss']}")
+    stall = config["stall"]
+    if stall["steps"] is not None:
+        _integer("stall.steps", stall["steps"], 0, " (0: off, null: the optimizer's default)")
+    if not 0 <= stall["rtol"] < 1:
+        raise ConfigError(f"stall.rtol must be a number in [0, 1), got {stall['rtol']}")
     _integer("check.every", config["check"]["every"], 0, " (0: off)")
     tracking = config["tracking"]
     if tracking["max_points"] is not None:

@@ -131,6 +131,11 @@ class RunSpec:
     def max_loss(self) -> float:
         return self.config["divergence"]["max_loss"]
 
+    def stall(self, optimizer_default: int) -> tuple[int, float]:
+        """(steps, rtol) of the stall test; steps null is the optimizer's own default."""
+        steps = self.config["stall"]["steps"]
+        return (optimizer_default if steps is None else steps), self.config["stall"]["rtol"]
+
     @property
     def seed(self) -> int:
         return self.config["seed"]

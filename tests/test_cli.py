@@ -67,6 +67,7 @@ def test_a_200_step_run_logs_everything(store):
     assert loss[0] == pytest.approx(24.2)  # Rosenbrock at (−1.2, 1)
     assert run.data.metrics["final_loss"] == loss[200]
     assert run.data.metrics["steps"] == 200
+    assert run.data.metrics["evaluations"] == 201  # adam: f and ∇f once a step, t = 0 too
     assert "wall_time_s" in run.data.metrics
     assert tags["status"] == "max_steps"
     assert len(tags["config_hash"]) == 16

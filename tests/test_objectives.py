@@ -218,3 +218,23 @@ def test_analytic_on_objective_without_one_names_those_that_have_it():
 
     with pytest.raises(ObjectiveError, match="has no closed-form gradient.*quad.*rosenbrock"):
         check_gradient(Analytic(), Blackbox())
+
+
+def test_python_objective_takes_the_optimum_of_the_function_it_is_given():
+    """conf/objective/python.yaml with another `function`: the optimum is that function's
+    (Jamil & Yang's minima), never the default function's."""
+    from runner.build import instantiate_node
+    from runner.config import option
+
+    def built(**values):
+        return instantiate_node({**option("objective", "python"), **values}, "objective")
+
+    beale = built()
+    assert beale.minimum == 0.0 and beale.minimizer.tolist() == [3.0, 0.5]
+    himmelblau = built(function="objectives.testfunctions.himmelblau")
+    assert himmelblau.minimum == 0.0 and himmelblau.minimizer is None  # four global minima
+    assert himmelblau.value(torch.tensor([3.0, 2.0], dtype=torch.float64)).item() == 0.0
+    booth = built(function="objectives.testfunctions.booth", minimizer=[1.0, 3.0], minimum=0.0)
+    assert booth.value(booth.minimizer).item() == 0.0
+    own = built(function="tests.fixtures.fragile.fragile")  # a function without attributes
+    assert own.minimum is None and own.minimizer is None

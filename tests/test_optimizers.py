@@ -4,6 +4,7 @@ Every reference number comes from torch.optim (run beside the rule under test on
 gradients) or from the objective's closed form x* = ½A⁻¹b, never from the code under test.
 """
 
+import math
 import types
 from pathlib import Path
 
@@ -361,3 +362,79 @@ def test_every_optimizer_config_builds_an_optimizer_from_its_own_defaults(path):
     built = make(path.stem)  # every hyperparameter from the YAML: the code has no defaults
     assert isinstance(built, optimizers.Optimizer)
     assert isinstance(optimizers.sgd, types.ModuleType)  # never shadowed by the function
+
+
+# The rate at step t of each schedule, in closed form (η = 1e-3)
+PAPER_RATES = {
+    "exponential": (dict(gamma=0.98), lambda t: 1e-3 * 0.98**t),
+    "cosine": (dict(t_max=150, eta_min=1e-5),
+               lambda t: 1e-5 + (1e-3 - 1e-5) * (1 + math.cos(math.pi * t / 150)) / 2),
+}
+
+
+def polyak(objective, x0, rate, mu, steps):
+    """Heavy ball (Polyak 1964): x_{t+1} = x_t − η_t∇f(x_t) + μ(x_t − x_{t−1}), x_{−1} = x_0."""
+    prev, x, path = x0, x0, [x0]
+    for t in range(steps):
+        prev, x = x, x - rate(t) * GRAD(objective, x)[1] + mu * (x - prev)
+        path.append(x)
+    return torch.stack(path)
+
+
+def sutskever(objective, x0, rate, mu, steps):
+    """Nesterov momentum as Sutskever et al. (2013) write it: v ← μv − η_t∇f(θ + μv),
+    θ ← θ + v, from v = 0; returned as the look-ahead points θ + μv the optimizer steps."""
+    theta, v, path = x0, torch.zeros_like(x0), [x0]
+    for t in range(steps):
+        v = mu * v - rate(t) * GRAD(objective, theta + mu * v)[1]
+        theta = theta + v
+        path.append(theta + mu * v)
+    return torch.stack(path)
+
+
+def graves(objective, x0, rate, mu, steps, alpha=0.99, eps=1e-8):
+    """RMSprop with momentum (Graves 2013, eqs. 38-41, uncentred): n ← αn + (1 − α)g²,
+    Δ ← μΔ − η_t g/(√n + ε), x ← x + Δ (ε outside the root, as torch and this project)."""
+    x, n, delta, path = x0, torch.zeros_like(x0), torch.zeros_like(x0), [x0]
+    for t in range(steps):
+        g = GRAD(objective, x)[1]
+        n = alpha * n + (1 - alpha) * g * g
+        delta = mu * delta - rate(t) * g / (n.sqrt() + eps)
+        x = x + delta
+        path.append(x)
+    return torch.stack(path)
+
+
+PAPERS = {"momentum": (polyak, dict(momentum=0.9)), "nesterov": (sutskever, dict(momentum=0.9)),
+          "rmsprop": (graves, dict(momentum=0.9))}
+
+
+@pytest.mark.parametrize("schedule", list(PAPER_RATES))
+@pytest.mark.parametrize("name", list(PAPERS))
+def test_lr_in_buffer_follows_the_paper_under_a_schedule(name, schedule):
+    """`lr_in_buffer=true` takes the paper's steps (a from-the-paper recurrence above, with the
+    schedule's rates in closed form); the default takes torch's (test above), and the two
+    differ under a schedule — the difference the option exists for."""
+    params, rate = PAPER_RATES[schedule]
+    paper, hyper = PAPERS[name]
+    objective, x0 = PROBLEMS["rosenbrock2"]()
+    steps = 150
+
+    def path(lr_in_buffer):
+        optimizer = make(name, lr=1e-3, **hyper, lr_in_buffer=lr_in_buffer,
+                         schedule=make_schedule(schedule, **params))
+        return own_path(optimizer, objective, x0, steps)
+
+    reference = paper(objective, x0, rate, hyper["momentum"], steps)
+    assert_same_path(path(True), reference)
+    assert (path(False) - reference).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("name", list(PAPERS))
+def test_both_forms_agree_at_a_constant_rate(name):
+    paper, hyper = PAPERS[name]
+    objective, x0 = PROBLEMS["rosenbrock2"]()
+    forms = [own_path(make(name, lr=1e-3, **hyper, lr_in_buffer=flag), objective, x0)
+             for flag in (False, True)]
+    assert_same_path(forms[1], forms[0])
+    assert_same_path(forms[1], paper(objective, x0, lambda t: 1e-3, hyper["momentum"], STEPS))
