@@ -97,7 +97,9 @@ def close_sweep(info: dict[str, str], output_dir: Path | None = None,
     mlflow_client.end_as_killed(client, running)
     problems = ledger.incomplete(ledger.read(info), [r.info.run_id for r in running],
                                  info.get("jobs"), len(children))
-    table = summary.record_on_parent(client, info, output_dir)
+    # one search of the children serves the summary too, unless some were just ended
+    table = summary.record_on_parent(client, info, output_dir,
+                                     found=None if running else children)
     client.set_terminated(info["parent_run_id"], "FAILED" if problems else "FINISHED")
     os.environ.pop(SWEEP_ENV, None)
     closing = summary.closing(info, table, output_dir, problems)

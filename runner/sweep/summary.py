@@ -40,11 +40,13 @@ def rows(runs: list) -> list[dict]:
     return sorted(out, key=lambda r: (_sortable(r["final_loss"]), r["overrides"]))
 
 
-def record_on_parent(client, info: dict[str, str],
-                     output_dir: Path | None) -> list[dict]:
+def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
+                     found: list | None = None) -> list[dict]:
     """Write summary.csv / summary.md and the report/ folder to the parent run (and
-    output_dir), plus counts. A report that cannot be built is a warning, not a failure."""
-    found = children(client, info["experiment_id"], info["parent_run_id"])
+    output_dir), plus counts, from the children `found` (else searched for). A report that
+    cannot be built is a warning, not a failure."""
+    if found is None:
+        found = children(client, info["experiment_id"], info["parent_run_id"])
     table = rows(found)
     statuses = [r["status"] for r in table]
     finite = [r["final_loss"] for r in table if math.isfinite(r["final_loss"])]
