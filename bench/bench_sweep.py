@@ -143,7 +143,8 @@ def bulk_floor(payloads: list[tuple], folder: Path) -> float:
     experiment = dst.create_experiment("floor", artifact_location=str(folder / "bulk"))
     now = int(time.time() * 1000)
     runs = [sqlstore.FinishedRun("run", tags, params, metrics, "FINISHED", now, now,
-                                 RunFiles({p.name: p.read_text() for p in files.iterdir()}))
+                                 RunFiles({p.name: p.read_text() for p in files.iterdir()
+                                           if p.suffix != ".png"}))  # the best run's plots
             for params, tags, metrics, files in payloads]
     with Writers() as writers:
         writers.submit([(str(folder / "warm-up"), RunFiles({}))])[0].result()

@@ -31,6 +31,7 @@ BEST_RUN_TAG = "best_run_id"
 PARENT_TAG = "mlflow.parentRunId"
 SOURCE_NAME_TAG = "mlflow.source.name"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
+USER_TAG = "mlflow.user"
 
 # Config groups a run is named and tagged after
 GROUPS = ("objective", "gradient", "optimizer")

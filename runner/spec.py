@@ -62,8 +62,32 @@ class RunSpec:
 
     @cached_property
     def name(self) -> str:
-        """The run's name: its group choices, `quad-autograd-sgd`."""
-        return "-".join(self.choices[g] for g in GROUPS)
+        """The run's name: its group choices, then the values its overrides set, so the runs
+        of a sweep differ by name: `quad-autograd-adam lr=0.01 seed=3`. A pass-through
+        optimizer or objective is named by its class or function (`torch.optim.Adam` as
+        `Adam`); a group's key drops its group (`optimizer.lr` as `lr`); keys that do not
+        change the result (tracking, artifacts, ...) are left out."""
+        passed = {"optimizer": ("torch", "cls"), "objective": ("python", "function")}
+        labels = []
+        for group in GROUPS:
+            label = self.choices[group]
+            option, key = passed.get(group, (None, None))
+            if label == option and self.config[group].get(key):
+                label = str(self.config[group][key]).rpartition(".")[2]
+            labels.append(label)
+        settings = []
+        for override in self.overrides:
+            key, _, value = override.lstrip("+~").partition("=")
+            head, dot, rest = key.partition(".")
+            if head in UNHASHED or (not dot and head in GROUPS) or (
+                    passed.get(head, (None, None))[1] == rest):  # in the label already
+                continue
+            if not dot and head == "schedule":
+                settings.append(value)
+            else:
+                named = rest if dot and head in (*GROUPS, "schedule") else key
+                settings.append(f"{named}={value}")
+        return " ".join(["-".join(labels), *settings])
 
     @cached_property
     def tags(self) -> dict[str, str]:

@@ -65,8 +65,10 @@ def test_the_installed_wheel_runs_sweeps_and_reports_from_anywhere(installed, tm
     runs = client.search_runs([experiment])
     (parent,) = [r for r in runs if r.data.tags.get("role") == "sweep"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    single = [r for r in runs if r.info.run_name == "rosenbrock-autograd-adam"]
+    single = [r for r in runs if r.info.run_name == "rosenbrock-autograd-adam steps=20"]
     assert len(children) == 4 and len(single) == 1 and len(runs) == 6
+    assert {r.info.run_name for r in children} == {
+        f"quad-autograd-sgd lr={lr} seed={seed} steps=20" for lr in (0.01, 0.1) for seed in (1, 2)}
     assert all(r.info.status == "FINISHED" for r in runs)
     assert single[0].data.params["optimizer._target_"] == "optimizers.adam.adam"
     report = run(bin_ / "python", "-m", "runner.report", "--uri", uri, "--parent",

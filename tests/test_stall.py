@@ -95,3 +95,23 @@ def test_lbfgs_counts_its_line_search_evaluations_and_stops_when_it_stands_still
     assert trace.x_final[0].tolist() == [1.0, 1.0]
     assert int(trace.evaluations[0]) == counted.calls
     assert counted.calls > 3 * (int(trace.final[0]) + 1)  # several per step: the line search
+
+
+def test_sgd_and_lbfgs_on_rosenbrock_compared_by_evaluations():
+    """The comparison the counts exist for: to reach ‖∇f‖ < 1e-5 (f < 1e-9) from (−1.2, 1),
+    L-BFGS takes a few dozen evaluations, several a step, where gradient descent (lr 1e-3)
+    takes one a step, thousands; each run's count is the objective's own."""
+    x0 = torch.tensor([[-1.2, 1.0]], dtype=torch.float64)
+    counts = {}
+    for name, options, steps in (("sgd", dict(lr=1e-3), 60_000), ("lbfgs", {}, 100)):
+        counted = Counted(Rosenbrock())
+        optimizer = make(name, **options)
+        trace = optimize(counted, Autograd(), optimizer, x0, steps=steps, tol=1e-5,
+                         stall=(optimizer.stall_steps, 1e-12))
+        assert trace.status == [CONVERGED]
+        assert counted.inner.value(trace.x_final).item() < 1e-9
+        assert int(trace.evaluations[0]) == counted.calls
+        counts[name] = (int(trace.final[0]), counted.calls)
+    (sgd_steps, sgd_calls), (lbfgs_steps, lbfgs_calls) = counts["sgd"], counts["lbfgs"]
+    assert sgd_calls == sgd_steps + 1 and lbfgs_calls > lbfgs_steps + 1
+    assert sgd_calls > 50 * lbfgs_calls

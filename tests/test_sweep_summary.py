@@ -33,6 +33,19 @@ def test_a_sweep_ends_with_its_answer(store, launcher):
     assert summary["incomplete"] == [] and summary["report"].endswith("report/report.html")
     assert f"sweep {parent.info.run_id}: 4 runs (1 diverged, 3 max_steps)" in proc.stdout
     assert f"(run {best.info.run_id})" in proc.stdout and "report: " in proc.stdout
+    # runs named by what differs; the parent by its axes, with what every run shares as
+    # params (not the swept lr), its launcher and sweeper, who ran it and at which commit
+    assert {r.info.run_name for r in children} == {
+        f"quad-autograd-sgd lr={lr} x0=[1.0,1.0] steps=120" for lr in (0.01, 0.05, 0.1, 0.3)}
+    assert parent.info.run_name == "sweep optimizer.lr=0.01,0.05,0.1,0.3"
+    assert parent.data.params["steps"] == "120" and parent.data.params["optimizer.momentum"] == "0.0"
+    assert "optimizer.lr" not in parent.data.params and "tracking.uri" not in parent.data.params
+    expected = {"basic": "BasicLauncher", "joblib": "JoblibLauncher",
+                "vectorized": "VectorizedLauncher"}[launcher]
+    assert (parent.data.tags["launcher"], parent.data.tags["sweeper"]) == (expected, "FastSweeper")
+    import getpass
+
+    assert {r.data.tags["mlflow.user"] for r in runs} == {getpass.getuser()}
     # artifacts.plots=true (the default) draws the best run's plots, and no other run's
     drawn = {r.info.run_id: {a.path for a in store.client.list_artifacts(r.info.run_id)}
              for r in children}

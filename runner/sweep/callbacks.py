@@ -59,6 +59,8 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
                hydra_overrides: Sequence[str] = ()) -> dict[str, str]:
     """Create the store, experiment and parent run once; publish their ids (and the ledger
     the jobs note their ends in) to the jobs."""
+    from runner.tracking.runs import user_and_commit
+
     uri = mlflow_client.resolve_uri(cfg.tracking.uri, launch_dir)
     mlflow_client.check_reachable(uri)
     client = mlflow_client.client_for(uri)
@@ -67,12 +69,17 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
     if cfg.resume:
         close_stale_parents(client, experiment, command)
     sweep_id = uuid.uuid4().hex[:8]
+    axes = swept(overrides)
+    hydra_cfg = cfg.get("hydra") or {}
+    tags = {SWEEP_ID_TAG: sweep_id, ROLE_TAG: SWEEP_ROLE, OVERRIDES_TAG: command,
+            COMMAND_TAG: shlex.join(["python", "-m", "runner", "-m", *[
+                o for o in hydra_overrides if not o.startswith("hydra.mode=")], *overrides]),
+            **{role: str((hydra_cfg.get(role) or {}).get("_target_", "")).rpartition(".")[2]
+               for role in ("launcher", "sweeper")}, **user_and_commit()}
+    params = fixed_params(cfg, axes)
     parent = client.create_run(
-        experiment, run_name=f"sweep-{sweep_id}",
-        tags={SWEEP_ID_TAG: sweep_id, ROLE_TAG: SWEEP_ROLE, OVERRIDES_TAG: command,
-              COMMAND_TAG: shlex.join(["python", "-m", "runner", "-m", *[
-                  o for o in hydra_overrides if not o.startswith("hydra.mode=")], *overrides])},
-    ).info.run_id
+        experiment, run_name=" ".join(["sweep", *axes]) if axes else f"sweep-{sweep_id}",
+        tags=tags).info.run_id
     info = {"uri": uri, "experiment_id": experiment, "parent_run_id": parent, "sweep_id": sweep_id,
             "jobs": hydra_private.count_jobs(overrides), "ledger": None}
     if sweep_dir is not None:
@@ -81,6 +88,7 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
         Path(info["ledger"]).unlink(missing_ok=True)
     os.environ[SWEEP_ENV] = json.dumps(info)
     atexit.register(_end_if_running, info)
+    mlflow_client.log_batch(client, parent, params=params)
     return info
 
 
@@ -109,6 +117,31 @@ def close_sweep(info: dict[str, str], output_dir: Path | None = None,
         (output_dir / summary.SWEEP_JSON).write_text(json.dumps(closing, indent=2) + "\n")
     print(summary.closing_lines(closing))
     return problems
+
+
+def swept(overrides: Sequence[str]) -> list[str]:
+    """The overrides that sweep (`optimizer.lr=0.01,0.1`, `seed=range(0,100)`), as written."""
+    try:
+        parsed = hydra_private.parse(list(overrides))
+    except Exception:  # noqa: BLE001 - unparsable here: Hydra itself says why
+        return []
+    return [o.input_line for o in parsed if o.is_sweep_override()]
+
+
+def fixed_params(cfg: DictConfig, axes: Sequence[str]) -> dict[str, str]:
+    """The sweep's configuration where every run shares it, as params: each leaf of the
+    config but those under a swept key (a swept group, `optimizer=sgd,adam`, takes its whole
+    node) and those that do not change results."""
+    from omegaconf import OmegaConf
+
+    from runner.spec import RunSpec
+
+    keys = [axis.lstrip("+~").partition("=")[0] for axis in axes]
+    config = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+              for k, v in cfg.items() if k != "hydra"}
+    params = RunSpec.from_config(config).params
+    return {k: v for k, v in params.items() if k.partition(".")[0] not in UNHASHED and not any(
+        k == key or k.startswith(f"{key}.") for key in keys)}
 
 
 def _draw_best(client, run_id: str) -> None:

@@ -4,6 +4,7 @@ step (a single run) or all at once (a finished row of a vectorised sweep)."""
 from __future__ import annotations
 
 import functools
+import getpass
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ from runner.constants import (
     ERROR_TAG,
     FAILED,
     GIT_COMMIT_TAG,
+    USER_TAG,
     MLFLOW_STATUS,
     PARENT_TAG,
     STATUS_TAG,
@@ -62,13 +64,19 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def run_tags(spec: RunSpec, ctx: Context) -> dict[str, str]:
-    tags = {**spec.tags, **ctx.tags}
-    if ctx.parent_run_id:
-        tags[PARENT_TAG] = ctx.parent_run_id
+def user_and_commit() -> dict[str, str]:
+    """Who ran it and at which commit: MLflow's user tag ("Created by") and git commit."""
+    tags = {USER_TAG: getpass.getuser()}
     commit = git_commit()
     if commit:
         tags[GIT_COMMIT_TAG] = commit
+    return tags
+
+
+def run_tags(spec: RunSpec, ctx: Context) -> dict[str, str]:
+    tags = {**spec.tags, **ctx.tags, **user_and_commit()}
+    if ctx.parent_run_id:
+        tags[PARENT_TAG] = ctx.parent_run_id
     return tags
 
 
