@@ -309,6 +309,7 @@ def test_two_parents_compare_two_sweeps_on_one_page(store, tmp_path):
     for r in rows:  # each sweep's best sgd is a run of that sweep
         run = store.client.get_run(r["run_id"])
         assert {run.data.tags["mlflow.parentRunId"]} <= {first.info.run_id, second.info.run_id}
-        assert r["sweep"] in names and run.data.tags["sweep_id"] in r["sweep"]
+        parent = first if r["sweep"] == first.info.run_name else second
+        assert r["sweep"] in names and run.data.tags["sweep_id"] == parent.data.tags["sweep_id"]
     page = (out / "report.html").read_text()
     assert page.count('<pre class="command">') == 2 and "steps=40" in page
