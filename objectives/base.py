@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from numbers import Integral
+from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -152,3 +154,17 @@ class Objective:
 
     def describe(self) -> str:
         return f"{self.name}(d={self.dim})"
+
+    def data(self) -> Data | None:
+        """The data the objective is fitted to, if any: runs log it as an MLflow dataset."""
+        return None
+
+
+class Data(NamedTuple):
+    """An objective's data set: `features` (n, ...) and `targets` (n,), with how it was
+    made (`source`: the generating settings, or where it was read)."""
+
+    name: str
+    features: np.ndarray
+    targets: np.ndarray
+    source: dict[str, str]

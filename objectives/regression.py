@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from objectives.base import Objective, ObjectiveError, check_size, integer, seed_of, shown
+from objectives.base import Data, Objective, ObjectiveError, check_size, integer, seed_of, shown
 
 LOSSES = ("norm", "mse")
 
@@ -53,6 +53,14 @@ class LinearRegression(Objective):
         self.minimizer = self.tensor(theta)
         residual = float(torch.linalg.norm(X @ theta - ys))
         self.minimum = residual if loss == "norm" else residual**2 / n
+        self._source = dict(n=n, a=a, b=b, sigma=sigma, seed=seed)
+
+    def data(self) -> Data:
+        """The points (x, y): y = a·x + b + σ·N(0, 1), x uniform on [0, 2)."""
+        source = {"generator": "y = a*x + b + sigma*N(0,1), x ~ U[0,2)",
+                  **{k: str(v) for k, v in self._source.items()}}
+        return Data(self.name, self.x_data.cpu().numpy()[:, None], self.y_data.cpu().numpy(),
+                    source)
 
     def residual(self, theta: Tensor) -> Tensor:
         return theta[..., 0:1] * self.x_data + theta[..., 1:2] - self.y_data

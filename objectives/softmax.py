@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from objectives.base import Objective, ObjectiveError, check_size, integer, numbers, shown
+from objectives.base import Data, Objective, ObjectiveError, check_size, integer, numbers, shown
 
 # The textbook's cross_entropy_error adds 1e-7 inside the log to avoid log(0).
 TEXTBOOK_LOG_EPS = 1e-7
@@ -61,6 +61,11 @@ class SoftmaxClassifier(Objective):
         self.inputs = self.tensor(X)
         self.onehot = self.tensor(torch.nn.functional.one_hot(t, self.classes))
         self.log_eps = float(log_eps)
+
+    def data(self) -> Data:
+        """The inputs and their class labels, as configured (objective.inputs, .labels)."""
+        return Data(self.name, self.inputs.cpu().numpy(), self.onehot.argmax(-1).cpu().numpy(),
+                    {"from": "objective.inputs and objective.labels"})
 
     def probabilities(self, x: Tensor) -> Tensor:
         W = x.reshape(*x.shape[:-1], self.n_inputs, self.classes)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from optimizers.adam import add_scaled
 from optimizers.base import Hyper, Optimizer, Schedule, check_hyper, is_zero
-from optimizers.schedules import constant
+from optimizers.schedules import constant, rate
 
 
 class AdagradState(NamedTuple):
@@ -59,4 +59,4 @@ def adagrad(
 
     hyper = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                  initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
-    return Optimizer("adagrad", init, update, hyper)
+    return Optimizer("adagrad", init, update, hyper, rate=rate(lr, schedule, lr_decay))

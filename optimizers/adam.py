@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from optimizers.base import Hyper, Optimizer, Schedule, check_hyper, is_zero
-from optimizers.schedules import constant
+from optimizers.schedules import constant, rate
 
 
 class AdamState(NamedTuple):
@@ -89,7 +89,8 @@ def adam(
 
     hyper = dict(lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                  maximize=maximize)
-    return Optimizer("adamw" if decoupled_weight_decay else "adam", init, update, hyper)
+    return Optimizer("adamw" if decoupled_weight_decay else "adam", init, update, hyper,
+                     rate=rate(lr, schedule))
 
 
 def _beta_power(beta: Hyper, step: int, previous: Hyper) -> Hyper:

@@ -18,6 +18,7 @@ from torch import Tensor
 
 Hyper = float | Tensor
 Schedule = Callable[[Hyper, int], Hyper]
+Rate = Callable[[int], Hyper]
 
 
 INT64_MAX = 2**63 - 1  # step counters are compared with torch's int64 indices
@@ -36,6 +37,8 @@ class Optimizer:
     `batchable` says whether rows of a batch are independent (true for every own rule).
     `stall_steps` is the default of the run's `stall.steps`: how many steps without progress
     end a run as stalled (0: never), set where the rule stops inside a step (L-BFGS).
+    `rate(t)` is the learning rate of update t where it changes with t (a schedule, Adagrad's
+    lr_decay), None where it is the constant `lr`: runs log it as their `lr` history.
     """
 
     name: str
@@ -44,6 +47,7 @@ class Optimizer:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     batchable: bool = True
     stall_steps: int = 0
+    rate: Rate | None = None
 
 
 def check_hyper(name: str, value: Hyper, *, low: float = 0.0, high: float | None = None,

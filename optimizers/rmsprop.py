@@ -9,7 +9,7 @@ from torch import Tensor
 
 from optimizers.adam import add_scaled
 from optimizers.base import Hyper, Optimizer, Schedule, check_hyper, is_zero
-from optimizers.schedules import constant
+from optimizers.schedules import constant, rate
 
 
 class RMSpropState(NamedTuple):
@@ -85,4 +85,4 @@ def rmsprop(
 
     hyper = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                  centered=centered, maximize=maximize, lr_in_buffer=lr_in_buffer)
-    return Optimizer("rmsprop", init, update, hyper)
+    return Optimizer("rmsprop", init, update, hyper, rate=rate(lr, schedule))

@@ -9,12 +9,27 @@ from __future__ import annotations
 
 import math
 
-from optimizers.base import Hyper, Schedule, check_count, check_hyper, power
+from optimizers.base import Hyper, Rate, Schedule, check_count, check_hyper, is_zero, power
+
+
+def _constant(lr: Hyper, step: int) -> Hyper:
+    return lr
 
 
 def constant() -> Schedule:
     """lr_t = lr."""
-    return lambda lr, step: lr
+    return _constant
+
+
+def rate(lr: Hyper, schedule: Schedule | None, decay: Hyper = 0.0) -> Rate | None:
+    """The learning rate of update t, lr_t / (1 + tδ) (δ = decay: Adagrad's lr_decay), as a
+    function of t, for the runs' `lr` history; None when it does not change with t."""
+    schedule = schedule or _constant
+    if schedule is _constant and is_zero(decay):
+        return None
+    if is_zero(decay):
+        return lambda step: schedule(lr, step)
+    return lambda step: schedule(lr, step) / (1 + step * decay)
 
 
 def exponential(gamma: Hyper) -> Schedule:

@@ -7,7 +7,7 @@ from typing import NamedTuple
 from torch import Tensor
 
 from optimizers.base import Hyper, Optimizer, OptimizerError, Schedule, check_hyper, is_zero
-from optimizers.schedules import constant
+from optimizers.schedules import constant, rate
 
 
 class SGDState(NamedTuple):
@@ -75,7 +75,7 @@ def sgd(
 
     hyper = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                  weight_decay=weight_decay, maximize=maximize, lr_in_buffer=lr_in_buffer)
-    return Optimizer("sgd", init, update, hyper)
+    return Optimizer("sgd", init, update, hyper, rate=rate(lr, schedule))
 
 
 def heavy_ball(lr: Hyper, *, momentum: Hyper, dampening: Hyper, weight_decay: Hyper,

@@ -25,7 +25,7 @@ from optimizers.base import (
     check_hyper,
     shown,
 )
-from optimizers.schedules import constant
+from optimizers.schedules import constant, rate
 
 Closure = Callable[[Tensor], tuple[Tensor, Tensor]]
 LINE_SEARCHES = (None, "strong_wolfe")  # torch.optim.LBFGS's: none, or strong Wolfe
@@ -95,7 +95,7 @@ def torch_optimizer(cls: str, lr: Hyper, *, schedule: Schedule | None = None,
 
     # an optimizer that re-evaluates may stop inside its step and then stand still
     return Optimizer(cls, init, update, dict(cls=cls, lr=lr, **kwargs), batchable=False,
-                     stall_steps=STALL_STEPS if closure_needed else 0)
+                     stall_steps=STALL_STEPS if closure_needed else 0, rate=rate(lr, schedule))
 
 
 def trial_step(cls: str, optimizer_cls: type[torch.optim.Optimizer], closure_needed: bool,

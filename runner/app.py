@@ -91,6 +91,7 @@ def run(spec: RunSpec, hc) -> Outcome:
     from runner.sweep.callbacks import sweep_info
     from runner.tracking.client import store_error
     from runner.tracking.runs import log_failure
+    from runner.tracking.ui import run_url, ui_base
 
     multirun = hc.mode == RunMode.MULTIRUN
     ctx = None
@@ -128,4 +129,6 @@ def run(spec: RunSpec, hc) -> Outcome:
     result = outcome.result
     print(summary_line(spec.name, result["steps"], float(result["final_loss"]), outcome.status,
                        outcome.run_id))
+    if not multirun and (base := ui_base(ctx.uri)):
+        print(f"mlflow: {run_url(base, ctx.experiment_id, outcome.run_id)}")
     return outcome

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -17,6 +17,7 @@ from hydra.utils import get_class, instantiate
 
 from objectives import GradientMethod, Objective, ObjectiveError
 from objectives.base import check_size
+from objectives.sampling import Draws, Full, Sampling
 from optimizers.base import Optimizer, OptimizerError
 from runner import config
 from runner.errors import ConfigError, first_line
@@ -35,6 +36,11 @@ class Setup:
     optimizer: Optimizer
     x0: torch.Tensor | None
     check: tuple[int, GradientMethod] | None
+    sampling: Sampling = field(default_factory=Full)
+
+    def draws(self, seeds: Sequence[int]) -> Draws | None:
+        """The rows' samples (minibatches, gradient noise), one seed per row; None: exact."""
+        return self.sampling.start(self.objective, seeds)
 
 
 def dtype_of(spec: RunSpec) -> torch.dtype:
@@ -104,8 +110,11 @@ def build(spec: RunSpec, *, with_x0: bool = True) -> Setup:
         method = instantiate_node(config.option("gradient", reference), "check")
         check_gradient(method, objective)
         check = (int(every), method)
+    check_node(spec, "sampling")
+    sampling = instantiate_node(spec.config["sampling"], "sampling")
+    sampling.start(objective, [spec.seed])  # refuses what cannot be sampled, up front
     x0 = start_point(objective, spec) if with_x0 else None
-    return Setup(objective, gradient, optimizer, x0, check)
+    return Setup(objective, gradient, optimizer, x0, check, sampling)
 
 
 def start_point(objective: Objective, spec: RunSpec) -> torch.Tensor:

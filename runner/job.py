@@ -21,8 +21,8 @@ from runner.loop import Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Outcome, Record
 from runner.spec import RunSpec
 from runner.tracking import client as mlflow_client
-from runner.tracking import resume
-from runner.tracking.runs import Context, log_record, run_tags
+from runner.tracking import datasets, resume
+from runner.tracking.runs import Context, log_inputs, log_record, run_tags
 
 
 def context(spec: RunSpec, sweep: Mapping | None, cwd: str | Path,
@@ -82,11 +82,13 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
             ctx.client, ctx.experiment_id, name=spec.name, tags=run_tags(spec, ctx)) as run:
         try:
             mlflow_client.log_batch(ctx.client, run.run_id, params=spec.params)
+            log_inputs(ctx, run.run_id, datasets.inputs(objective))
             with Progress(spec.steps, spec.name) as bar:
                 optimize(objective, setup.gradient, setup.optimizer, setup.x0[None],
                          steps=spec.steps, tol=spec.tol, max_loss=spec.max_loss,
                          stall=spec.stall(setup.optimizer.stall_steps), trace=trace,
-                         check=setup.check, progress=bar.update)
+                         check=setup.check, sampling=setup.draws([spec.seed]),
+                         evaluate_every=spec.eval_every, progress=bar.update)
         except BaseException as exc:  # keep what was recorded, then let the run end
             killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
             with deferred_interrupts():

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 
 from objectives import GradientMethod, Objective
-from optimizers.base import Optimizer, select
+from objectives.sampling import Draws
+from optimizers.base import Optimizer, Rate, select
 from runner.constants import CONVERGED, DIVERGED, MAX_STEPS, STALLED
 
 # Below this many numbers per batch, torch's intra-op threads cost more than they save: on 2
@@ -55,7 +56,9 @@ class Trace:
     step (`last`) are kept apart, so finals are exact at any length. `length` is how many
     steps were taken, so an interrupted run can be logged up to where it stopped.
     `evaluations` counts, per row, the evaluations of f and ∇f (one call of the gradient
-    method: one a step, plus those an optimizer's closure makes, as in a line search).
+    method: one a step, plus those an optimizer's closure makes, as in a line search); the
+    count reached at each step is kept with the step. `rate` is the optimizer's learning rate
+    of update t where it changes with t (see `rates`).
     """
 
     batch: int
@@ -69,20 +72,28 @@ class Trace:
     final: Tensor | None = None
     x_final: Tensor | None = None
     evaluations: Tensor | None = None
+    rate: Rate | None = None
     length: int = 0
     stride: int = 1
     ends: dict[str, dict[str, Tensor]] = field(default_factory=dict)  # "final"/"last" → values
+    # a data objective's evaluations (train/test loss, accuracy, epochs) every k steps, and
+    # at each row's final point; `stochastic`: f itself was sampled (minibatches)
+    evals: list[tuple[int, dict[str, Tensor | float]]] = field(default_factory=list)
+    final_evals: dict[str, Tensor] | None = None
+    progress_at: Callable[[int], dict[str, float]] | None = None  # epochs, samples at step t
+    stochastic: bool = False
     _recent: dict[str, list] = field(default_factory=dict, repr=False)
     _blocks: dict[str, list[Tensor]] = field(default_factory=dict, repr=False)
     _latest: tuple[dict, dict] | None = field(default=None, repr=False)  # (previous, latest)
     _stacked: tuple[int, dict[str, Tensor]] | None = field(default=None, repr=False)
+    _rates: tuple[Tensor, Tensor] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.status = self.status or [MAX_STEPS] * self.batch
         self.last = torch.full((self.batch,), self.steps, dtype=torch.long)
         self.final = self.last.clone()
         self.evaluations = torch.zeros(self.batch, dtype=torch.long)  # the loop's device
-        self._keys = ["loss", "grad_norm"] + (
+        self._keys = ["loss", "grad_norm", "evaluations"] + (
             ["points"] if self.keep_points else ["dist_to_opt"] if self.minimizer is not None
             else [])
         self._recent = {key: [] for key in self._keys + ["wall_time"]}
@@ -92,7 +103,7 @@ class Trace:
 
     def record(self, value: Tensor, grad_norm: Tensor, x: Tensor, seconds: float) -> None:
         """Step `length`'s values: f (B,), ‖∇f‖ (B,), x (B, d)."""
-        step = {"loss": value, "grad_norm": grad_norm}
+        step = {"loss": value, "grad_norm": grad_norm, "evaluations": self.evaluations.clone()}
         if self.keep_points:
             step["points"] = x
         elif self.minimizer is not None:
@@ -125,6 +136,16 @@ class Trace:
         ended = self.x_final is not None or self.status[row] != MAX_STEPS
         source = self.ends[name] if ended else self._latest[1]
         return {k: self._full(v)[row] for k, v in source.items()}
+
+    def rates(self, steps: Tensor) -> Tensor:
+        """The learning rate of update t at each t of `steps` (T,), for every row: (T, B)."""
+        cached = self._rates
+        if cached is None or not torch.equal(cached[0], steps):
+            values = [torch.as_tensor(self.rate(int(t)), dtype=torch.float64).reshape(-1)
+                      for t in steps.tolist()]
+            table = torch.stack(values).cpu() if values else torch.zeros(0, 1)
+            self._rates = cached = (steps, table.expand(len(values), self.batch))
+        return cached[1]
 
     def _full(self, value: Tensor | float) -> Tensor:
         """A step's value as a tensor with a first dimension of B (the seconds are one float)."""
@@ -200,8 +221,12 @@ def optimize(objective: Objective, gradient: GradientMethod, optimizer: Optimize
     and n > 0, f has not fallen below best − rtol·|best| for n steps (best: the lowest f
     that last did; `converged` if ∇f is exactly 0 there); otherwise x_{t+1} = update(x_t).
     `check=(k, method)` compares the gradient with a reference method every k steps.
+    `sampling` (Draws, see objectives.sampling) replaces f by its step-t sample and ∇f by
+    its noisy version (the recorded ‖∇f‖ is the sample's, before noise); `evaluate_every=k`
+    records a data objective's `evaluate` (train and test loss, ...) every k steps and at
+    each row's final point.
     Options: steps, tol, max_loss, stall, trace (else one is made, keeping x if
-    keep_points), check, progress, progress_every.
+    keep_points), check, sampling, evaluate_every, progress, progress_every.
     """
     with threads_for(x0.numel()):
         return _optimize(objective, gradient, optimizer, x0, **options)
@@ -220,13 +245,21 @@ def _optimize(
     trace: Trace | None = None,
     keep_points: bool = False,
     check: tuple[int, GradientMethod] | None = None,
+    sampling: Draws | None = None,
+    evaluate_every: int = 0,
     progress: Callable[[int], None] | None = None,
     progress_every: int = 256,
 ) -> Trace:
     batch = x0.shape[0]
     if trace is None:
         trace = Trace(batch, steps, objective.minimizer, keep_points=keep_points)
-    closure = None if optimizer.batchable else _counted(objective, gradient, trace)
+    sampled = [objective]  # f at this step: the objective, or its sample
+    closure = None if optimizer.batchable else _counted(sampled, gradient, trace)
+    trace.rate = optimizer.rate
+    evaluate = getattr(objective, "evaluate", None)
+    every = evaluate_every if evaluate is not None else 0
+    trace.stochastic = bool(sampling is not None and sampling.samples_f)
+    trace.progress_at = sampling.progress if sampling is not None else None
     state = optimizer.init(x0)
     x, x_prev = x0, x0
     active = torch.ones(batch, dtype=torch.bool, device=x0.device)
@@ -235,10 +268,17 @@ def _optimize(
     trace.evaluations = torch.zeros(batch, dtype=torch.long, device=x0.device)
     n_active, start = batch, time.perf_counter()
     for t in range(steps + 1):
-        value, grad = gradient(objective, x)
+        if sampling is not None:
+            sampled[0] = sampling.objective(t)
+        value, grad = gradient(sampled[0], x)
         trace.evaluations += active
         grad_norm = torch.linalg.vector_norm(grad, dim=-1)
         trace.record(value, grad_norm, x, time.perf_counter() - start)
+        if sampling is not None:
+            grad = sampling.gradient(grad, t)
+        if every and t % every == 0:
+            progress_t = trace.progress_at(t) if trace.progress_at is not None else {}
+            trace.evals.append((t, {**evaluate(x), **progress_t}))
         if check is not None and t % check[0] == 0:
             trace.checks.append((t, _discrepancy(grad, check[1](objective, x)[1])))
         if progress is not None and t % progress_every == 0:
@@ -273,6 +313,8 @@ def _optimize(
     if n_active:
         trace.end_rows(active)
     trace.x_final = x
+    if every:
+        trace.final_evals = evaluate(x)
     return trace
 
 
@@ -283,14 +325,14 @@ def _discrepancy(grad: Tensor, reference: Tensor) -> Tensor:
     return diff / torch.linalg.vector_norm(reference, dim=-1).clamp_min(tiny)
 
 
-def _counted(objective: Objective, gradient: GradientMethod,
+def _counted(sampled: list, gradient: GradientMethod,
              trace: Trace) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-    """The closure an optimizer that re-evaluates gets: f and ∇f at x, counted for every row
-    (such optimizers couple a batch's rows)."""
+    """The closure an optimizer that re-evaluates gets: f and ∇f at x (on the step's sample,
+    `sampled[0]`), counted for every row (such optimizers couple a batch's rows)."""
 
     def closure(x: Tensor) -> tuple[Tensor, Tensor]:
         trace.evaluations += 1
-        return gradient(objective, x)
+        return gradient(sampled[0], x)
 
     return closure
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from objectives import Objective
 from runner.constants import FAILED, STATUS_TAG
@@ -16,6 +17,8 @@ from runner.loop import Trace
 
 # trajectory.csv carries the coordinates when the dimension is at most this
 MAX_CSV_COORDINATES = 10
+# a data objective's evaluations that are also final values (final_test_accuracy, ...)
+EVAL_FINALS = ("train_loss", "test_loss", "test_accuracy", "epoch", "samples")
 
 
 @dataclass
@@ -24,9 +27,11 @@ class Record:
 
     `index` holds the steps the histories (and `wall_time`, `points`) were kept at: every
     step, or every stride-th step of a long run (see Trace), always with the run's final and
-    last steps. `steps` is the final step, `last` the last one taken; `ends` the exact
-    values at the final step (loss, grad_norm, suboptimality, dist_to_opt, wall_time);
-    `evaluations` the evaluations of f and ∇f it took (see Trace)."""
+    last steps. `histories`: loss, grad_norm, suboptimality and log10_suboptimality (where
+    f* is known), dist_to_opt (where x* is), evaluations (the count reached at each step)
+    and lr (where it changes with the step). `steps` is the final step, `last` the last one
+    taken; `ends` the exact values at the final step; `evaluations` the evaluations of f
+    and ∇f it took in all (see Trace)."""
 
     status: str
     steps: int
@@ -39,6 +44,7 @@ class Record:
     checks: tuple[np.ndarray, np.ndarray] | None
     ends: dict[str, float]
     evaluations: int = 0
+    evals: tuple[np.ndarray, dict[str, np.ndarray]] | None = None  # steps, values
 
     @classmethod
     def from_trace(cls, trace: Trace, row: int, objective: Objective,
@@ -62,17 +68,26 @@ class Record:
         if points is not None and objective.minimizer is not None:
             series["dist_to_opt"] = torch.linalg.vector_norm(points - objective.minimizer,
                                                              dim=-1)
+        if trace.rate is not None:
+            series["lr"] = trace.rates(index)[:, row]
         arrays = {k: v.cpu().numpy() for k, v in series.items()}
         index = index.numpy()
         wall_time = arrays.pop("wall_time")
         histories = {key: arrays[key] for key in ("loss", "grad_norm")}
-        if objective.minimum is not None:
-            histories["suboptimality"] = histories["loss"] - objective.minimum
-        if "dist_to_opt" in arrays:
-            histories["dist_to_opt"] = arrays["dist_to_opt"]
+        if objective.minimum is not None and not trace.stochastic:
+            histories["suboptimality"] = gap = histories["loss"] - objective.minimum
+            histories["log10_suboptimality"] = log10_gap(gap, objective.minimum)
+        for key in ("dist_to_opt", "evaluations", "lr"):
+            if key in arrays:
+                histories[key] = arrays[key]
         at_final = int(np.searchsorted(index, final))
         ends = {key: float(values[at_final]) for key, values in histories.items()}
         ends["wall_time"] = float(wall_time[-1])
+        evals = _evals(trace, row, final, last, objective.minimum)
+        if evals is not None and trace.stochastic:  # f's sample is noise: the run's result
+            ends.update(loss=float(evals[1]["train_loss"][-1]),  # is f on the training set
+                        **{k: float(evals[1][k][-1]) for k in ("suboptimality",)
+                           if k in evals[1]})
         checks = None
         if trace.checks:
             at = np.array([t for t, _ in trace.checks if t <= last], dtype=np.int64)
@@ -85,7 +100,7 @@ class Record:
         return cls(status=status or trace.status[row], steps=final, last=last,
                    x_final=x_final, index=index, histories=histories, wall_time=wall_time,
                    points=points, checks=checks, ends=ends,
-                   evaluations=int(trace.evaluations[row]))
+                   evaluations=int(trace.evaluations[row]), evals=evals)
 
     @property
     def final_loss(self) -> float:
@@ -104,15 +119,10 @@ class Record:
                 out[f"final_{key}"] = self.ends[key]
         if self.checks is not None and len(self.checks[1]):
             out["grad_check_max"] = float(np.max(self.checks[1]))
+        if self.evals is not None:
+            out.update((f"final_{k}", float(v[-1])) for k, v in self.evals[1].items()
+                       if k in EVAL_FINALS)
         return out
-
-    def metric_steps(self, max_points: int | None) -> np.ndarray:
-        """Positions in `index` to log as MLflow metrics: all, or at most `max_points`
-        evenly spread (always the first and the last)."""
-        n = len(self.index)
-        if not max_points or n <= max_points:
-            return np.arange(n)
-        return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
 
     def result(self) -> dict:
         return {
@@ -137,6 +147,44 @@ class Record:
         if coords:
             columns += list(self.points.T)
         return ["wall_time_s", *names, *coords], np.column_stack(columns), self.index
+
+
+def evenly(n: int, max_points: int | None) -> np.ndarray:
+    """Positions of n points to log as MLflow metrics: all, or at most `max_points` evenly
+    spread (always the first and the last)."""
+    if not max_points or n <= max_points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+
+
+def _evals(trace: Trace, row: int, final: int, last: int,
+           minimum: float | None) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """Row `row`'s evaluations (Trace.evals) up to its last step, ending with those at its
+    final point; where f* is known and f was sampled, the training loss's suboptimality."""
+    if trace.final_evals is None:
+        return None
+    kept = [(t, values) for t, values in trace.evals if t <= min(last, final)]
+    if not kept or kept[-1][0] != final:
+        progress = trace.progress_at(final) if trace.progress_at is not None else {}
+        kept.append((final, {**trace.final_evals, **progress}))
+    keys = [k for k in kept[-1][1] if all(k in values for _, values in kept)]
+    steps = np.array([t for t, _ in kept], dtype=np.int64)
+    series = {k: np.array([float(v[k][row]) if isinstance(v[k], Tensor) else float(v[k])
+                           for _, v in kept]) for k in keys}
+    if minimum is not None and trace.stochastic:
+        series["suboptimality"] = gap = series["train_loss"] - minimum
+        series["log10_suboptimality"] = log10_gap(gap, minimum)
+    return steps, series
+
+
+def log10_gap(gap: np.ndarray, minimum: float) -> np.ndarray:
+    """log10(f − f*), the chartable form of the suboptimality: floored where f − f* is below
+    what the floating-point format resolves, ε·|f*| (its smallest normal number when f* = 0),
+    which a gap of exactly 0 or a loss rounded below f* reaches."""
+    info = np.finfo(gap.dtype)
+    floor = max(float(info.eps) * abs(minimum), float(info.tiny))
+    with np.errstate(invalid="ignore"):  # NaN stays NaN
+        return np.log10(np.maximum(gap, floor))
 
 
 def _json_number(value: float) -> float | str:

@@ -63,6 +63,7 @@ class RunConfig:
     gradient: Any = MISSING
     optimizer: Any = MISSING
     schedule: Any = MISSING
+    sampling: Any = MISSING
     steps: int = MISSING
     tol: float = MISSING
     seed: int = MISSING
@@ -70,6 +71,7 @@ class RunConfig:
     device: str = MISSING
     resume: bool = MISSING
     sweep_metric: str = MISSING
+    eval_every: int = MISSING
     divergence: Divergence = field(default_factory=Divergence)
     stall: Stall = field(default_factory=Stall)
     check: Check = field(default_factory=Check)
@@ -99,6 +101,7 @@ def check_values(config: Mapping[str, Any]) -> None:
     if not 0 <= stall["rtol"] < 1:
         raise ConfigError(f"stall.rtol must be a number in [0, 1), got {stall['rtol']}")
     _integer("check.every", config["check"]["every"], 0, " (0: off)")
+    _integer("eval_every", config["eval_every"], 0, " (0: off)")
     tracking = config["tracking"]
     if tracking["max_points"] is not None:
         _integer("tracking.max_points", tracking["max_points"], 1, " (null: every point)")

@@ -82,10 +82,10 @@ class RunSpec:
             if head in UNHASHED or (not dot and head in GROUPS) or (
                     passed.get(head, (None, None))[1] == rest):  # in the label already
                 continue
-            if not dot and head == "schedule":
+            if not dot and head in ("schedule", "sampling"):
                 settings.append(value)
             else:
-                named = rest if dot and head in (*GROUPS, "schedule") else key
+                named = rest if dot and head in (*GROUPS, "schedule", "sampling") else key
                 settings.append(f"{named}={value}")
         return " ".join(["-".join(labels), *settings])
 
@@ -165,6 +165,10 @@ class RunSpec:
         return self.config["seed"]
 
     @property
+    def eval_every(self) -> int:
+        return self.config.get("eval_every", 0)
+
+    @property
     def resume(self) -> bool:
         return bool(self.config.get("resume"))
 
@@ -185,6 +189,13 @@ class RunSpec:
         """The same configuration with objective.x0 replaced."""
         config = {**self.config, "objective": {**self.config["objective"], "x0": x0}}
         return RunSpec(config, self.choices, self.overrides)
+
+
+def deciding(overrides: str) -> list[str]:
+    """The overrides (space-separated, as in the `overrides` tag) that decide results: those
+    of hashed config keys (`tracking.uri=...` does not)."""
+    return [o for o in overrides.split(" ")
+            if o and o.lstrip("+~").split("=")[0].split(".")[0] not in UNHASHED]
 
 
 def _batchable(group: str, value: object) -> bool:

@@ -186,3 +186,17 @@ def mlflow_server(tmp_path: Path):
     server = MlflowServer(tmp_path)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Chromium, installed with apt-get where missing (the CI image is Debian)."""
+    path = shutil.which("chromium")
+    if path is None and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install "
+                       "-y -qq --no-install-recommends chromium", shell=True,
+                       capture_output=True, timeout=900)
+        path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("chromium is missing and apt-get could not install it (needs root, network)")
+    return path

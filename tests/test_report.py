@@ -4,11 +4,8 @@ real browser, and the MLflow UI showing a sweep."""
 from __future__ import annotations
 
 import csv
-import json
 import math
-import os
 import re
-import shutil
 import statistics
 import subprocess
 from pathlib import Path
@@ -16,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mlflow import MlflowClient
 
 from objectives import Autograd, LinearRegression, Quadratic
 from optimizers.sgd import sgd
@@ -29,7 +25,7 @@ from runner.report.profile import profile
 from runner.results import Record
 from runner.tracking import history
 from runner.tracking.history import History
-from tests.conftest import MlflowServer, Store, run_cli
+from tests.conftest import Store, run_cli
 
 # quad is 4x₁² + x₂² (L = 8): sgd diverges for lr > 2/8, so lr = 0.3 diverges and 0.001
 # does not; heavy ball (momentum 0.9) is stable up to lr·L < 2(1 + 0.9), so it survives 0.3
@@ -272,20 +268,6 @@ def test_the_sweep_parent_holds_the_report(sweep):
 # ---------------------------------------------------------------- in a browser
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Chromium, installed with apt-get where missing (the CI image is Debian)."""
-    path = shutil.which("chromium")
-    if path is None and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install "
-                       "-y -qq --no-install-recommends chromium", shell=True,
-                       capture_output=True, timeout=900)
-        path = shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is missing and apt-get could not install it (needs root, network)")
-    return path
-
-
 def browse(chromium: str, url: str, folder: Path, name: str, size: str = "1400,3000",
            wait_ms: int | None = None) -> str:
     """Load `url` headless: save a screenshot as folder/name.png, return the DOM after load."""
@@ -327,50 +309,6 @@ def test_report_cli_page_opens_offline_in_chromium(sweep, chromium, tmp_path):
     body = dom.split("<tbody>")[1].split("</tbody>")[0]
     assert body.count("<tr>") == 4 and "quad" in body and "rosenbrock" in body
     assert colourful(tmp_path / "report.png")
-
-
-@pytest.mark.slow
-def test_mlflow_ui_shows_the_sweep_and_a_run_chart(chromium, tmp_path):
-    server = MlflowServer(tmp_path)
-    try:
-        sweep = run_cli("-m", "optimizer=sgd,momentum", "optimizer.lr=0.01,0.3", "steps=60",
-                        f"tracking.uri={server.uri}", cwd=tmp_path)
-        assert sweep.returncode == 0, sweep.stderr
-        client = MlflowClient(tracking_uri=server.uri)
-        experiment = client.get_experiment_by_name("gradlab").experiment_id
-        runs = client.search_runs([experiment])
-        parent = next(r for r in runs if r.data.tags.get("role") == "sweep")
-        children = [r for r in runs if r is not parent]
-        # the histories over HTTP, in bulk, are those read run by run
-        ids = [r.info.run_id for r in children]
-        rest = history.read(client, ids, "loss", "rest")
-        one_by_one = history.read(client, ids, "loss", "per_run")
-        assert all(np.array_equal(rest[i].values, one_by_one[i].values) for i in ids)
-        files = {f.path for f in client.list_artifacts(parent.info.run_id, "report")}
-        assert "report/report.html" in files
-        # a shared view (an experiment tag) groups the runs by sweep, so the children show
-        view = {"groupBy": {"aggregateFunction": "min",
-                            "groupByKeys": [{"mode": "tag", "groupByData": "sweep_id"}]},
-                "selectedColumns": ["tags.`status`", "params.`optimizer.lr`",
-                                    "metrics.`final_loss`"]}
-        client.set_experiment_tag(experiment, "mlflow.sharedViewState.gradlab",
-                                        json.dumps(view))
-        url = f"{server.uri}/#/experiments/{experiment}/runs?viewStateShareKey=gradlab"
-        dom = browse(chromium, url, tmp_path, "mlflow-runs", "1600,900", wait_ms=60000)
-        assert "gradlab" in dom and parent.info.run_name in dom
-        names = {r.info.run_name for r in children}  # each says what differs: distinct
-        assert len(names) == len(children) and all(name in dom for name in names)
-        statuses = {r.data.tags["status"] for r in children}
-        assert "diverged" in statuses and all(f">{s}<" in dom for s in statuses)
-        assert colourful(tmp_path / "mlflow-runs.png")
-        child = children[0].info.run_id
-        url = f"{server.uri}/#/experiments/{experiment}/runs/{child}/model-metrics"
-        dom = browse(chromium, url, tmp_path, "mlflow-metrics", "1600,900", wait_ms=60000)
-        assert dom.count("js-plotly-plot") >= 3  # the metric charts were drawn
-        assert "suboptimality" in dom and "grad_norm" in dom
-        assert colourful(tmp_path / "mlflow-metrics.png")
-    finally:
-        server.stop()
 
 
 # ---------------------------------------------------------------- the console

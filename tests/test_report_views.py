@@ -195,7 +195,7 @@ def test_the_sweep_command_pastes_into_a_shell():
 
 
 def test_only_an_http_store_has_a_ui_to_link_to():
-    from runner.report.sweeps import ui_base
+    from runner.tracking.ui import ui_base
 
     assert ui_base("http://127.0.0.1:5000/") == "http://127.0.0.1:5000"
     assert ui_base("https://mlflow.example.org") == "https://mlflow.example.org"
@@ -272,7 +272,8 @@ def test_page_shows_the_command_and_links_run_ids_to_the_ui(store, tmp_path):
     assert html.escape(command) in page
     assert len(report.rows) == 2
     for row in report.rows:
-        url = f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{row['run_id']}"
+        url = (f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{row['run_id']}"
+               "?workflowType=machine_learning")  # the model-training page, not GenAI's
         assert f'<a href="{html.escape(url)}">{row["run_id"]}</a>' in page
     build(store.client, experiment, parent.info.run_id, tmp_path / "sqlite")
     assert 'href="' not in (tmp_path / "sqlite" / "report.html").read_text()  # no UI to link

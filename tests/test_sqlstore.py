@@ -12,12 +12,15 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
+from sqlalchemy import text
 
-from runner.tracking import sqlstore
+from objectives.regression import LinearRegression
+from runner.tracking import datasets, mlflow_private, sqlstore
 from runner.tracking.files import RunFiles, Writers
 from tests.conftest import postgres
 
 T0 = 1_790_000_000_000  # ms
+DATA = LinearRegression(n=5)  # an objective with data: its runs log it as a dataset input
 
 
 def finished(status: str = "FINISHED", name: str = "quad-autograd-sgd", **params) -> sqlstore.FinishedRun:
@@ -37,7 +40,8 @@ def finished(status: str = "FINISHED", name: str = "quad-autograd-sgd", **params
         params={"optimizer.lr": "0.1", "objective.diag": "[4.0, 1.0]", "long": "x" * 6500,
                 **params},
         metrics=metrics, status=status, start_ms=T0, end_ms=T0 + 1234,
-        files=RunFiles({"config.yaml": "optimizer:\n  lr: 0.1\n", "result.json": "{}\n"}, table))
+        files=RunFiles({"config.yaml": "optimizer:\n  lr: 0.1\n", "result.json": "{}\n"}, table),
+        inputs=datasets.inputs(DATA))
 
 
 def logged_one_by_one(client: MlflowClient, experiment: str, run: sqlstore.FinishedRun,
@@ -49,6 +53,7 @@ def logged_one_by_one(client: MlflowClient, experiment: str, run: sqlstore.Finis
 
     client.log_batch(run_id, metrics=list(run.metrics),
                      params=[Param(k, v) for k, v in run.params.items()])
+    client.log_inputs(run_id, datasets=list(run.inputs))
     run.files.write(folder)
     client.log_artifacts(run_id, str(folder))
     client.set_terminated(run_id, run.status, end_time=run.end_ms)
@@ -67,18 +72,29 @@ def everything(client: MlflowClient, run_id: str) -> dict:
     folder = Path(client.download_artifacts(run_id, ""))
     files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
     latest = {k: repr(v) for k, v in run.data.metrics.items()}
+    inputs = [(vars(i.dataset), [(t.key, t.value) for t in i.tags])
+              for i in run.inputs.dataset_inputs]
     return {"info": info, "params": run.data.params, "tags": run.data.tags, "latest": latest,
-            "histories": histories, "files": files}
+            "histories": histories, "files": files, "inputs": inputs}
+
+
+def dataset_rows(client: MlflowClient) -> int:
+    with mlflow_private.store(client).engine.connect() as connection:
+        return connection.execute(text("SELECT COUNT(*) FROM datasets")).scalar()
 
 
 def check_same_as_client(uri: str, tmp_path: Path, writers: Writers | None = None) -> None:
     client = MlflowClient(uri)
     experiment = client.create_experiment("e", artifact_location=str(tmp_path / "artifacts"))
     runs = [finished(), finished("FAILED", name="rosenbrock-autograd-adam")]
+    ids = sqlstore.write_runs(client, experiment, runs, writers)  # the first to log the data
     expected = [everything(client, logged_one_by_one(client, experiment, r, tmp_path / f"r{i}"))
                 for i, r in enumerate(runs)]
-    ids = sqlstore.write_runs(client, experiment, runs, writers)
     assert [everything(client, i) for i in ids] == expected
+    # one dataset for the four runs: the client found the one the transaction wrote
+    assert dataset_rows(client) == 1
+    dataset = expected[0]["inputs"][0]
+    assert dataset[0]["_name"] == "linreg" and dataset[1] == [("mlflow.data.context", "training")]
     # what MLflow made of the special values, so the comparison above is not vacuous
     assert expected[0]["latest"]["grad_norm"] == "2.0"  # step 7, latest timestamp, largest value
     loss = [v for _, _, v in expected[0]["histories"]["loss"]]

@@ -19,7 +19,8 @@ from runner.report.groups import Group, group_keys, make_groups
 from runner.report.page import Command, Section, render
 from runner.report.profile import Profile, profile
 from runner.report.stability import StabilityMap, axes_for, stability
-from runner.report.sweeps import Sweep, read_sweeps, run_url, ui_base
+from runner.report.sweeps import Sweep, read_sweeps
+from runner.tracking.ui import run_url, ui_base
 from runner.report.tables import best_rows, markdown, write_csv
 from runner.tracking import history
 from runner.tracking.client import search_all

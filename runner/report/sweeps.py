@@ -51,16 +51,3 @@ def read_sweeps(client, parent_run_ids: list[str]) -> list[Sweep]:
                            run.data.tags.get(OVERRIDES_TAG, ""),
                            run.data.tags.get(COMMAND_TAG, "")))
     return found
-
-
-def ui_base(uri: str | None) -> str | None:
-    """The MLflow UI's address: the tracking URI where it is an HTTP(S) server, else None
-    (a file or database store has no UI of its own to link to)."""
-    if uri and uri.startswith(("http://", "https://")):
-        return uri.rstrip("/")
-    return None
-
-
-def run_url(base: str, experiment_id: str, run_id: str) -> str:
-    """The run's page in the MLflow UI at `base`."""
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"

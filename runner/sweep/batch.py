@@ -214,4 +214,5 @@ def step_batch(shared: Setup, specs: Sequence[RunSpec], x0: torch.Tensor, trace:
     optimizer = build_optimizer(spec, **hyper_tensors(specs, x0.dtype, x0.device))
     return optimize(shared.objective, shared.gradient, optimizer, x0, steps=spec.steps,
                     tol=spec.tol, max_loss=spec.max_loss, stall=spec.stall(optimizer.stall_steps),
-                    check=shared.check, trace=trace)
+                    check=shared.check, sampling=shared.draws([s.seed for s in specs]),
+                    evaluate_every=spec.eval_every, trace=trace)

@@ -35,6 +35,7 @@ from runner.constants import (
 from runner.errors import first_line
 from runner.sweep import hydra_private, ledger
 from runner.tracking import client as mlflow_client
+from runner.tracking import ui
 
 # The launching process hands the sweep's tracking ids to its jobs through SWEEP_ENV: jobs
 # (in-process, joblib workers, ...) never race to create the database or experiment.
@@ -89,6 +90,8 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
     os.environ[SWEEP_ENV] = json.dumps(info)
     atexit.register(_end_if_running, info)
     mlflow_client.log_batch(client, parent, params=params)
+    client.set_experiment_tag(experiment, *ui.view_tag(parent, sweep_id, axes,
+                                                       cfg.sweep_metric))
     return info
 
 
@@ -155,19 +158,15 @@ def _draw_best(client, run_id: str) -> None:
               f"(python -m runner.plot {run_id} draws them)", file=sys.stderr)
 
 
-def _results_key(overrides: str) -> list[str]:
-    """The overrides that decide a sweep's results: those of hashed config keys."""
-    return [o for o in overrides.split(" ")
-            if o.lstrip("+~").split("=")[0].split(".")[0] not in UNHASHED]
-
-
 def close_stale_parents(client, experiment: str, overrides: str) -> None:
     """A resumed sweep ends the parent runs that a killed run of it left RUNNING."""
-    key = _results_key(overrides)
+    from runner.spec import deciding
+
+    key = deciding(overrides)
     stale = mlflow_client.search_all(
         client, experiment, f"tags.{ROLE_TAG} = '{SWEEP_ROLE}' and attributes.status = 'RUNNING'")
     for run in stale:
-        if _results_key(run.data.tags.get(OVERRIDES_TAG, "")) == key:
+        if deciding(run.data.tags.get(OVERRIDES_TAG, "")) == key:
             client.set_terminated(run.info.run_id, "KILLED")
 
 

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from runner.constants import BEST_RUN_TAG, OVERRIDES_TAG, PARENT_TAG, STATUS_TAG
 from runner.report import build as build_report
+from runner.spec import deciding
 from runner.report.tables import markdown as markdown_table
 from runner.report.tables import write_csv as write_table
 from runner.tracking import client as mlflow_client
+from runner.tracking import ui
 
 SWEEP_JSON = "sweep.json"  # the closing summary, in the sweep's folder
 COLUMNS = ("run_id", "name", "overrides", "status", "steps", "final_loss", "final_grad_norm",
@@ -89,20 +91,24 @@ def closing(info: dict, table: list[dict], output_dir: Path | None,
         "best": None if best is None else {k: best[k] for k in ("run_id", "name", "overrides",
                                                                   "final_loss")},
         "report": str(report) if report is not None and report.is_file() else None,
+        "mlflow": ui.sweep_url(info["uri"], info["experiment_id"], info["parent_run_id"]),
         "incomplete": problems,
     }
 
 
 def closing_lines(summary: dict) -> str:
-    """`sweep <parent>: 20 runs (19 max_steps, 1 failed)`, the best run, the report."""
+    """`sweep <parent>: 20 runs (19 max_steps, 1 failed)`, the best run, the report, the
+    sweep's view in the MLflow UI."""
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["statuses"].items()))
     lines = [f"sweep {summary['parent_run_id']}: {summary['runs']} runs ({counts or 'none'})"]
     best = summary["best"]
     if best is not None:
-        lines.append(f"best: {best['overrides'] or best['name']}: final loss "
+        shown = " ".join(deciding(best["overrides"])) or best["name"]
+        lines.append(f"best: {shown}: final loss "
                      f"{best['final_loss']:.6g} (run {best['run_id']})")
     if summary["report"]:
         lines.append(f"report: {summary['report']}")
+    lines.append(f"mlflow: {summary['mlflow']}")
     return "\n".join(lines)
 
 

@@ -29,7 +29,11 @@ from runner.tracking import mlflow_private
 # MLflow retries an unreachable server for minutes by default; fail a run visibly instead.
 for _name, _value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
                       ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
-                      ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")):
+                      ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30"),
+                      # its "View run" links open the UI's GenAI pages: the runner prints its own
+                      ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),
+                      # a sweep reads its best run's files back: no download bars on its console
+                      ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")):
     os.environ.setdefault(_name, _value)
 
 # "Creating initial MLflow database tables..." and its tracebacks of errors it raises anyway:

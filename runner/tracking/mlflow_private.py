@@ -50,11 +50,12 @@ def validate_batch(params: list, tags: list) -> tuple[list, list]:
 
 def tables() -> dict[str, Any]:
     """MLflow's SQL tables by name (its ORM models are not a public API); the bulk writer
-    inserts the rows `create_run` + `log_batch` + `set_terminated` would."""
+    inserts the rows `create_run` + `log_batch` + `set_terminated` (+ `log_inputs`) would."""
     from mlflow.store.tracking.dbmodels import models
 
-    return {m.__tablename__: m.__table__ for m in (models.SqlRun, models.SqlTag, models.SqlParam,
-                                                     models.SqlMetric, models.SqlLatestMetric)}
+    return {m.__tablename__: m.__table__ for m in (
+        models.SqlRun, models.SqlTag, models.SqlParam, models.SqlMetric, models.SqlLatestMetric,
+        models.SqlDataset, models.SqlInput, models.SqlInputTag)}
 
 
 def write_session(client: MlflowClient):

@@ -20,7 +20,7 @@ from runner.errors import first_line
 from runner.loop import Trace
 from runner.results import Outcome, Record
 from runner.spec import RunSpec
-from runner.tracking import sqlstore
+from runner.tracking import datasets, sqlstore
 from runner.tracking.client import retrying, store_error
 from runner.tracking.files import Writers
 from runner.tracking.runs import Context, finished_run, log_failure, log_run
@@ -99,8 +99,9 @@ def prepare_rows(jobs: Sequence[Job], trace: Trace, rows: Sequence[int], objecti
     if not sqlstore.supports(ctx.client):
         return records, None
     try:
+        data = datasets.inputs(objective)
         runs = [finished_run(spec, record, run_files(spec, record, objective, c.in_sweep),
-                             start_ms, c)
+                             start_ms, c, data)
                 for (spec, c), record in zip(jobs, records)]
         return records, sqlstore.prepare(ctx.client, ctx.experiment_id, runs, files)
     except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
@@ -128,6 +129,7 @@ def _log_one(job: Job, record: Record, objective: Objective, start_ms: int) -> O
     spec, ctx = job
     try:
         files = run_files(spec, record, objective, ctx.in_sweep)
-        return Outcome.of(log_run(spec, record, files, start_ms, ctx), record)
+        return Outcome.of(log_run(spec, record, files, start_ms, ctx,
+                                  datasets.inputs(objective)), record)
     except Exception as exc:  # noqa: BLE001 - one run's logging failure fails that run only
         return Outcome.failure(f"the run could not be recorded: {store_error(exc)}")

@@ -9,12 +9,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from mlflow import MlflowClient
-from mlflow.entities import Metric
+from mlflow.entities import DatasetInput, Metric
 
 from runner.constants import (
     ERROR_TAG,
@@ -25,7 +26,7 @@ from runner.constants import (
     PARENT_TAG,
     STATUS_TAG,
 )
-from runner.results import Record
+from runner.results import Record, evenly
 from runner.spec import RunSpec
 from runner.tracking import client as mlflow_client
 from runner.tracking.files import RunFiles
@@ -81,14 +82,22 @@ def run_tags(spec: RunSpec, ctx: Context) -> dict[str, str]:
 
 
 def record_metrics(record: Record, start_ms: int, ctx: Context) -> list[Metric]:
-    """The metric histories (at most ctx.max_points each), final values and gradient checks."""
-    keep = record.metric_steps(ctx.max_points)
+    """The metric histories (at most ctx.max_points each), final values and gradient checks
+    (a final value with a history of its own, `evaluations`, is that history's last point)."""
+    keep = evenly(len(record.index), ctx.max_points)
     histories = {k: v[keep] for k, v in record.histories.items()}
     stamps = start_ms + np.round(record.wall_time[keep] * 1000).astype(np.int64)
-    metrics = mlflow_client.metric_entities(record.index[keep], histories, stamps,
-                                            finals=record.finals())
+    finals = {k: v for k, v in record.finals().items() if k not in histories}
+    metrics = mlflow_client.metric_entities(record.index[keep], histories, stamps, finals=finals)
     if record.checks is not None:
         metrics += mlflow_client.metric_entities(record.checks[0], {"grad_check": record.checks[1]})
+    if record.evals is not None:  # train/test loss, accuracy, epochs: every eval_every steps
+        steps, series = record.evals
+        keep = evenly(len(steps), ctx.max_points)
+        at = np.minimum(np.searchsorted(record.index, steps[keep]), len(record.index) - 1)
+        stamps = start_ms + np.round(record.wall_time[at] * 1000).astype(np.int64)
+        metrics += mlflow_client.metric_entities(steps[keep], {k: v[keep] for k, v in
+                                                               series.items()}, stamps)
     return metrics
 
 
@@ -106,10 +115,12 @@ def log_record(run_id: str, record: Record, files: RunFiles, start_ms: int, ctx:
             shutil.copytree(tmp, ctx.output_dir, dirs_exist_ok=True)
 
 
-def log_run(spec: RunSpec, record: Record, files: RunFiles, start_ms: int, ctx: Context) -> str:
+def log_run(spec: RunSpec, record: Record, files: RunFiles, start_ms: int, ctx: Context,
+            inputs: Sequence[DatasetInput] = ()) -> str:
     """A finished run logged through the public client, request by request; its id."""
     with mlflow_client.open_run(ctx.client, ctx.experiment_id, name=spec.name,
                                 tags=run_tags(spec, ctx)) as run:
+        log_inputs(ctx, run.run_id, inputs)
         log_record(run.run_id, record, files, start_ms, ctx, params=spec.params)
         run.status = MLFLOW_STATUS.get(record.status, run.status)
     return run.run_id
@@ -124,12 +135,18 @@ def log_failure(spec: RunSpec, ctx: Context, message: str) -> str:
     return run.run_id
 
 
+def log_inputs(ctx: Context, run_id: str, inputs: Sequence[DatasetInput]) -> None:
+    """The run's data sets (see `datasets`), if it has any."""
+    if inputs:
+        ctx.client.log_inputs(run_id, datasets=list(inputs))
+
+
 def finished_run(spec: RunSpec, record: Record, files: RunFiles, start_ms: int,
-                 ctx: Context) -> FinishedRun:
+                 ctx: Context, inputs: Sequence[DatasetInput] = ()) -> FinishedRun:
     """The whole content of a run that has finished (a row of a vectorised sweep): the
     same params, tags, metrics and files as a single run logs step by step."""
     return FinishedRun(
         name=spec.name, tags={**run_tags(spec, ctx), STATUS_TAG: record.status},
         params=spec.params, metrics=record_metrics(record, start_ms, ctx),
         status=MLFLOW_STATUS.get(record.status, "FINISHED"), start_ms=start_ms,
-        end_ms=int(time.time() * 1000), files=files)
+        end_ms=int(time.time() * 1000), files=files, inputs=inputs)

@@ -23,17 +23,18 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlflow import MlflowClient
-from mlflow.entities import LifecycleStage, Metric, Param, RunStatus, RunTag, SourceType
+from mlflow.entities import (
+    DatasetInput, LifecycleStage, Metric, Param, RunStatus, RunTag, SourceType)
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, MLFLOW_USER
 from mlflow.utils.uri import append_to_uri_path
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from runner.tracking import mlflow_private
 from runner.tracking.files import RunFiles, Writers
@@ -56,6 +57,7 @@ class FinishedRun:
     start_ms: int
     end_ms: int
     files: RunFiles
+    inputs: Sequence[DatasetInput] = ()  # its data sets (log_inputs)
 
 
 def supports(client: MlflowClient) -> bool:
@@ -92,6 +94,8 @@ class Prepared:
     ids: list[str]
     rows: dict[str, list[dict]]
     pending: list[Future]  # the writer processes' work on the files
+    experiment_id: str = ""
+    inputs: list[tuple[str, DatasetInput]] = field(default_factory=list)  # (run id, input)
 
 
 def prepare(client: MlflowClient, experiment_id: str, runs: Sequence[FinishedRun],
@@ -108,7 +112,8 @@ def prepare(client: MlflowClient, experiment_id: str, runs: Sequence[FinishedRun
     for run_id, uri, run in zip(ids, uris, runs):
         for table, new in _rows(run_id, run, experiment_id, uri).items():
             rows[table].extend(new)
-    return Prepared(ids, rows, _write_files(uris, runs, writers))
+    inputs = [(run_id, i) for run_id, run in zip(ids, runs) for i in run.inputs]
+    return Prepared(ids, rows, _write_files(uris, runs, writers), experiment_id, inputs)
 
 
 def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
@@ -121,7 +126,42 @@ def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
         for table, values in prepared.rows.items():
             if values:
                 session.execute(insert(tables[table]), values)
+        for table, values in _input_rows(session, tables, prepared).items():
+            if values:
+                session.execute(insert(tables[table]), values)
     return prepared.ids
+
+
+def _input_rows(session, tables: dict, prepared: Prepared) -> dict[str, list[dict]]:
+    """The rows `log_inputs` writes for each run's data sets: a dataset row for each one
+    the experiment does not have yet (by name and digest), an input row and its tags per run."""
+    if not prepared.inputs:
+        return {}
+    datasets = tables["datasets"]
+    wanted = {(i.dataset.name, i.dataset.digest): i.dataset for _, i in prepared.inputs}
+    found = session.execute(select(datasets.c.name, datasets.c.digest, datasets.c.dataset_uuid)
+                            .where(datasets.c.experiment_id == int(prepared.experiment_id))
+                            .where(datasets.c.name.in_({n for n, _ in wanted}))
+                            .where(datasets.c.digest.in_({d for _, d in wanted})))
+    uuids = {(name, digest): uuid_ for name, digest, uuid_ in found}
+    rows: dict[str, list[dict]] = {"datasets": [], "inputs": [], "input_tags": []}
+    for key, dataset in wanted.items():
+        if key not in uuids:
+            uuids[key] = uuid.uuid4().hex
+            rows["datasets"].append(dict(
+                dataset_uuid=uuids[key], experiment_id=int(prepared.experiment_id),
+                name=dataset.name, digest=dataset.digest, dataset_source_type=dataset.source_type,
+                dataset_source=dataset.source, dataset_schema=dataset.schema,
+                dataset_profile=dataset.profile))
+    for run_id, dataset_input in prepared.inputs:
+        input_id = uuid.uuid4().hex
+        rows["inputs"].append(dict(
+            input_uuid=input_id, source_type="DATASET",
+            source_id=uuids[dataset_input.dataset.name, dataset_input.dataset.digest],
+            destination_type="RUN", destination_id=run_id, step=0))
+        rows["input_tags"] += [dict(input_uuid=input_id, name=t.key, value=t.value)
+                               for t in dataset_input.tags]
+    return rows
 
 
 def _rows(run_id: str, run: FinishedRun, experiment_id: str, artifact_uri: str) -> dict:

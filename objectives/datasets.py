@@ -1,0 +1,102 @@
+"""Data sets for the data-driven objectives: scikit-learn's bundled ones (no download at run
+time) and seeded synthetic ones, split into train and test sets and standardised as
+configured.
+
+    load("breast_cancer", test_fraction=0.25, seed=0) -> Split
+
+The split is a seeded permutation (numpy's PCG64); standardisation uses the training set's
+mean and standard deviation for both sets (a constant feature is centred, not scaled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from objectives.base import ObjectiveError, integer, seed_of, shown
+
+# name -> (scikit-learn loader, task): a task is "classification" or "regression"
+SKLEARN = {
+    "digits": ("load_digits", "classification"),
+    "breast_cancer": ("load_breast_cancer", "classification"),
+    "wine": ("load_wine", "classification"),
+    "iris": ("load_iris", "classification"),
+    "diabetes": ("load_diabetes", "regression"),
+}
+SYNTHETIC = {"line": "regression", "blobs": "classification"}
+NAMES = (*SKLEARN, *SYNTHETIC)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Features (n, p) and targets (n,) of a training and a test set; `classes` is the
+    number of classes (0 for regression); `source` says how the data were made."""
+
+    name: str
+    task: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: int
+    source: dict[str, str] = field(default_factory=dict)
+
+
+def load(name: str, *, test_fraction: float = 0.25, seed: int = 0, standardize: bool = True,
+         n: int = 1000, features: int = 2, noise: float = 0.1) -> Split:
+    """The data set `name`, split and standardised; `n`, `features` and `noise` shape the
+    synthetic ones (`line`: y = −x + 1 + noise·ε, x ~ U[0, 2), the PyTorch memo's data;
+    `blobs`: three unit-variance Gaussian classes in `features` dimensions)."""
+    if name not in NAMES:
+        raise ObjectiveError(f"objective.dataset must be one of {', '.join(NAMES)}, "
+                             f"got {shown(name)}")
+    if not 0 < test_fraction < 1:
+        raise ObjectiveError(f"objective.test_fraction must be in (0, 1), got "
+                             f"{shown(test_fraction)}")
+    seed = seed_of(seed, "objective.seed")
+    if name in SKLEARN:
+        loader, task = SKLEARN[name]
+        X, y = _sklearn(loader)
+        source = {"loader": f"sklearn.datasets.{loader}"}
+    else:
+        task = SYNTHETIC[name]
+        X, y = _synthetic(name, integer(n, "objective.n", low=2),
+                          integer(features, "objective.features", low=1), noise, seed)
+        source = {"generator": name, "n": str(n), "features": str(features),
+                  "noise": str(noise)}
+    order = np.random.Generator(np.random.PCG64(seed)).permutation(len(y))
+    n_test = int(round(test_fraction * len(y)))
+    test, train = order[:n_test], order[n_test:]
+    if len(train) < 2:
+        raise ObjectiveError(f"objective.test_fraction={test_fraction} leaves "
+                             f"{len(train)} training sample(s) of {len(y)}")
+    X_train, X_test = X[train], X[test]
+    if standardize:
+        mean, std = X_train.mean(0), X_train.std(0)
+        std = np.where(std > 0, std, 1.0)
+        X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
+    classes = int(y.max()) + 1 if task == "classification" else 0
+    source.update(test_fraction=str(test_fraction), seed=str(seed), standardize=str(standardize))
+    return Split(name, task, X_train, y[train], X_test, y[test], classes, source)
+
+
+def _sklearn(loader: str) -> tuple[np.ndarray, np.ndarray]:
+    import sklearn.datasets
+
+    X, y = getattr(sklearn.datasets, loader)(return_X_y=True)
+    return X.astype(np.float64), (y.astype(np.float64) if loader == "load_diabetes"
+                                  else y.astype(np.int64))
+
+
+def _synthetic(name: str, n: int, features: int, noise: float,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if not noise >= 0:
+        raise ObjectiveError(f"objective.noise must be >= 0, got {shown(noise)}")
+    gen = np.random.Generator(np.random.PCG64([seed, 1]))  # not the split's stream
+    if name == "line":
+        x = 2 * gen.random(n)
+        return x[:, None], -x + 1 + noise * gen.standard_normal(n)
+    y = gen.integers(0, 3, n)
+    centres = 3.0 * gen.standard_normal((3, features))
+    return centres[y] + gen.standard_normal((n, features)), y
