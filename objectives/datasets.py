@@ -10,9 +10,11 @@ mean and standard deviation for both sets (a constant feature is centred, not sc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from objectives.base import ObjectiveError, integer, seed_of, shown
 
@@ -45,9 +47,11 @@ class Split:
 
 def load(name: str, *, test_fraction: float = 0.25, seed: int = 0, standardize: bool = True,
          n: int = 1000, features: int = 2, noise: float = 0.1) -> Split:
-    """The data set `name`, split and standardised; `n`, `features` and `noise` shape the
-    synthetic ones (`line`: y = −x + 1 + noise·ε, x ~ U[0, 2), the PyTorch memo's data;
-    `blobs`: three unit-variance Gaussian classes in `features` dimensions)."""
+    """The data set `name`, split and standardised. A bundled data set is split by a seeded
+    permutation; a synthetic one draws its `n` training samples as generated (`line`: the
+    PyTorch memo's y = −x + 1 + noise·ε, x ~ U[0, 2), the very points objective=linreg fits;
+    `blobs`: three unit-variance Gaussian classes in `features` dimensions) and its test
+    samples, n·f/(1 − f) of them for test_fraction f, from a stream of their own."""
     if name not in NAMES:
         raise ObjectiveError(f"objective.dataset must be one of {', '.join(NAMES)}, "
                              f"got {shown(name)}")
@@ -59,26 +63,29 @@ def load(name: str, *, test_fraction: float = 0.25, seed: int = 0, standardize: 
         loader, task = SKLEARN[name]
         X, y = _sklearn(loader)
         source = {"loader": f"sklearn.datasets.{loader}"}
+        order = np.random.Generator(np.random.PCG64(seed)).permutation(len(y))
+        n_test = int(round(test_fraction * len(y)))
+        test, train = order[:n_test], order[n_test:]
+        X_train, y_train, X_test, y_test = X[train], y[train], X[test], y[test]
     else:
         task = SYNTHETIC[name]
-        X, y = _synthetic(name, integer(n, "objective.n", low=2),
-                          integer(features, "objective.features", low=1), noise, seed)
+        n = integer(n, "objective.n", low=2)
+        features = integer(features, "objective.features", low=1)
+        if not 0 <= noise < math.inf:
+            raise ObjectiveError(f"objective.noise must be a finite number >= 0, got "
+                                 f"{shown(noise)}")
+        n_test = max(1, int(round(n * test_fraction / (1 - test_fraction))))
+        X_train, y_train = _synthetic(name, n, features, noise, seed, test=False)
+        X_test, y_test = _synthetic(name, n_test, features, noise, seed, test=True)
         source = {"generator": name, "n": str(n), "features": str(features),
                   "noise": str(noise)}
-    order = np.random.Generator(np.random.PCG64(seed)).permutation(len(y))
-    n_test = int(round(test_fraction * len(y)))
-    test, train = order[:n_test], order[n_test:]
-    if len(train) < 2:
-        raise ObjectiveError(f"objective.test_fraction={test_fraction} leaves "
-                             f"{len(train)} training sample(s) of {len(y)}")
-    X_train, X_test = X[train], X[test]
     if standardize:
         mean, std = X_train.mean(0), X_train.std(0)
         std = np.where(std > 0, std, 1.0)
         X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
-    classes = int(y.max()) + 1 if task == "classification" else 0
+    classes = int(max(y_train.max(), y_test.max())) + 1 if task == "classification" else 0
     source.update(test_fraction=str(test_fraction), seed=str(seed), standardize=str(standardize))
-    return Split(name, task, X_train, y[train], X_test, y[test], classes, source)
+    return Split(name, task, X_train, y_train, X_test, y_test, classes, source)
 
 
 def _sklearn(loader: str) -> tuple[np.ndarray, np.ndarray]:
@@ -89,14 +96,19 @@ def _sklearn(loader: str) -> tuple[np.ndarray, np.ndarray]:
                                   else y.astype(np.int64))
 
 
-def _synthetic(name: str, n: int, features: int, noise: float,
-               seed: int) -> tuple[np.ndarray, np.ndarray]:
-    if not noise >= 0:
-        raise ObjectiveError(f"objective.noise must be >= 0, got {shown(noise)}")
-    gen = np.random.Generator(np.random.PCG64([seed, 1]))  # not the split's stream
+def _synthetic(name: str, n: int, features: int, noise: float, seed: int,
+               test: bool) -> tuple[np.ndarray, np.ndarray]:
     if name == "line":
-        x = 2 * gen.random(n)
-        return x[:, None], -x + 1 + noise * gen.standard_normal(n)
+        if test:
+            gen = np.random.Generator(np.random.PCG64([seed, 1]))
+            x = 2 * gen.random(n)
+            return x[:, None], -x + 1 + noise * gen.standard_normal(n)
+        torch_gen = torch.Generator().manual_seed(seed)  # objective=linreg's draws, in order
+        x = 2 * torch.rand(n, generator=torch_gen, dtype=torch.float64)
+        y = -1.0 * x + 1.0 + noise * torch.randn(n, generator=torch_gen, dtype=torch.float64)
+        return x.numpy()[:, None], y.numpy()
+    centres = 3.0 * np.random.Generator(np.random.PCG64([seed, 3])).standard_normal(
+        (3, features))
+    gen = np.random.Generator(np.random.PCG64([seed, 2 if test else 1]))
     y = gen.integers(0, 3, n)
-    centres = 3.0 * gen.standard_normal((3, features))
     return centres[y] + gen.standard_normal((n, features)), y

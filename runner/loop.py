@@ -211,6 +211,9 @@ def _where(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
     return torch.where(mask.to(a.device).reshape(-1, *[1] * (a.dim() - 1)), a, b)
 
 
+DEFAULT_EVALUATE_EVERY = 10
+
+
 def optimize(objective: Objective, gradient: GradientMethod, optimizer: Optimizer, x0: Tensor,
              **options) -> Trace:
     """Take up to `steps` updates from each row of x0 (B, d); return the filled Trace.
@@ -224,7 +227,7 @@ def optimize(objective: Objective, gradient: GradientMethod, optimizer: Optimize
     `sampling` (Draws, see objectives.sampling) replaces f by its step-t sample and ∇f by
     its noisy version (the recorded ‖∇f‖ is the sample's, before noise); `evaluate_every=k`
     records a data objective's `evaluate` (train and test loss, ...) every k steps and at
-    each row's final point.
+    each row's final point (None: once an epoch of minibatches, else every 10 steps).
     Options: steps, tol, max_loss, stall, trace (else one is made, keeping x if
     keep_points), check, sampling, evaluate_every, progress, progress_every.
     """
@@ -246,7 +249,7 @@ def _optimize(
     keep_points: bool = False,
     check: tuple[int, GradientMethod] | None = None,
     sampling: Draws | None = None,
-    evaluate_every: int = 0,
+    evaluate_every: int | None = 0,
     progress: Callable[[int], None] | None = None,
     progress_every: int = 256,
 ) -> Trace:
@@ -257,6 +260,8 @@ def _optimize(
     closure = None if optimizer.batchable else _counted(sampled, gradient, trace)
     trace.rate = optimizer.rate
     evaluate = getattr(objective, "evaluate", None)
+    if evaluate_every is None:  # once an epoch with minibatches, else every 10 steps
+        evaluate_every = getattr(sampling, "per_epoch", DEFAULT_EVALUATE_EVERY)
     every = evaluate_every if evaluate is not None else 0
     trace.stochastic = bool(sampling is not None and sampling.samples_f)
     trace.progress_at = sampling.progress if sampling is not None else None

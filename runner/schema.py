@@ -71,7 +71,7 @@ class RunConfig:
     device: str = MISSING
     resume: bool = MISSING
     sweep_metric: str = MISSING
-    eval_every: int = MISSING
+    eval_every: Optional[int] = MISSING
     divergence: Divergence = field(default_factory=Divergence)
     stall: Stall = field(default_factory=Stall)
     check: Check = field(default_factory=Check)
@@ -101,7 +101,8 @@ def check_values(config: Mapping[str, Any]) -> None:
     if not 0 <= stall["rtol"] < 1:
         raise ConfigError(f"stall.rtol must be a number in [0, 1), got {stall['rtol']}")
     _integer("check.every", config["check"]["every"], 0, " (0: off)")
-    _integer("eval_every", config["eval_every"], 0, " (0: off)")
+    if config["eval_every"] is not None:
+        _integer("eval_every", config["eval_every"], 0, " (0: off, null: the default)")
     tracking = config["tracking"]
     if tracking["max_points"] is not None:
         _integer("tracking.max_points", tracking["max_points"], 1, " (null: every point)")

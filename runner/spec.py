@@ -165,8 +165,8 @@ class RunSpec:
         return self.config["seed"]
 
     @property
-    def eval_every(self) -> int:
-        return self.config.get("eval_every", 0)
+    def eval_every(self) -> int | None:
+        return self.config.get("eval_every")
 
     @property
     def resume(self) -> bool:

@@ -118,10 +118,23 @@ def test_rows_draw_their_own_minibatches_as_they_would_alone():
                                    alone.history()["loss"][:, 0], rtol=1e-12, atol=0)
 
 
+def test_the_memos_line_fit_is_least_squares_on_the_line_data_set():
+    """objective=linreg (loss mse), the PyTorch memo's fit, is objective=least_squares on
+    dataset=line: the same 100 points, so the same f everywhere and the same optimum."""
+    from objectives.regression import LinearRegression
+
+    memo = LinearRegression(loss="mse")
+    fit = LeastSquares(dataset="line", n=100, noise=0.1, standardize=False)
+    x = torch.randn(50, 2, dtype=F64, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(fit.value(x), memo.value(x))
+    torch.testing.assert_close(fit.minimizer, memo.minimizer, rtol=1e-12, atol=0)
+    assert fit.minimum == pytest.approx(memo.minimum, rel=1e-12)
+
+
 def test_the_memos_line_fit_with_minibatches_and_adam_reaches_the_least_squares_line():
     """y = −x + 1 + 0.1ε (the PyTorch memo's data), batches of 10, Adam with a cosine
     schedule: the fitted (a, b) is the least-squares line to 1e-3."""
-    objective = LeastSquares(dataset="line", standardize=False, test_fraction=0.2)
+    objective = LeastSquares(dataset="line", n=100, standardize=False)  # linreg's points
     optimizer = make("adam", lr=0.05, schedule=schedule("cosine", t_max=2000, eta_min=0.0))
     trace = optimize(objective, Autograd(), optimizer, torch.zeros(1, 2, dtype=F64), steps=2000,
                      sampling=Minibatch(10).start(objective, [0]), evaluate_every=100)
