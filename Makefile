@@ -33,6 +33,7 @@ bench: setup
 	$(PY) bench/bench_optimizers.py
 	$(PY) bench/bench_runner.py
 	$(PY) bench/bench_sweep.py
+	$(PY) bench/bench_learning.py
 	$(PY) bench/bench_report.py
 	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_startup.py
