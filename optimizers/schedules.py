@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import math
 
-from optimizers.base import Hyper, Rate, Schedule, check_count, check_hyper, is_zero, power
+import torch
+from torch import Tensor
+
+from optimizers.base import (
+    Hyper,
+    Rate,
+    Schedule,
+    check_count,
+    check_hyper,
+    is_zero,
+    power,
+)
 
 
 def _constant(lr: Hyper, step: int) -> Hyper:
@@ -51,3 +62,76 @@ def cosine(t_max: int, eta_min: Hyper) -> Schedule:
     check_hyper("schedule.eta_min", eta_min)
     return lambda lr, step: eta_min + (lr - eta_min) * (1 + math.cos(math.pi * step / t_max)) / 2
 
+
+
+def linear(start_factor: Hyper, end_factor: Hyper, total_iters: int) -> Schedule:
+    """lr_t = lr · (s + (e − s) · min(t, T)/T) (torch.optim.lr_scheduler.LinearLR): a linear
+    warm-up (s < e) or decay (s > e) over T steps, then constant."""
+    total_iters = check_count("schedule.total_iters", total_iters)
+    check_hyper("schedule.start_factor", start_factor, open_low=True, high=1.0)
+    check_hyper("schedule.end_factor", end_factor, high=1.0)
+    return lambda lr, step: lr * (start_factor + (end_factor - start_factor)
+                                  * min(step, total_iters) / total_iters)
+
+
+def polynomial(total_iters: int, power: Hyper) -> Schedule:
+    """lr_t = lr · (1 − min(t, T)/T)^p (torch.optim.lr_scheduler.PolynomialLR): p = 1 is a
+    linear decay to 0 at step T."""
+    total_iters = check_count("schedule.total_iters", total_iters)
+    check_hyper("schedule.power", power, open_low=True)
+    return lambda lr, step: lr * (1.0 - min(step, total_iters) / total_iters) ** power
+
+
+def inverse_sqrt(warmup: int) -> Schedule:
+    """lr_t = lr · (t + 1)/W for t < W, then lr · √(W/(t + 1)) (the Transformer's schedule,
+    Vaswani et al., NeurIPS 2017, with its peak at lr): linear warm-up, then ∝ 1/√t."""
+    warmup = check_count("schedule.warmup", warmup)
+
+    def schedule(lr: Hyper, step: int) -> Hyper:
+        t = step + 1
+        return lr * (t / warmup) if t < warmup else lr * math.sqrt(warmup / t)
+
+    return schedule
+
+
+def one_cycle(total_steps: int, pct_start: Hyper, div_factor: Hyper,
+              final_div_factor: Hyper) -> Schedule:
+    """Smith & Topin's one-cycle policy (arXiv:1708.07120), as torch.optim.lr_scheduler.
+    OneCycleLR (cosine annealing, two phases, the rate only): from lr/div_factor up to lr
+    until step pct_start·total_steps − 1, then down to lr/(div_factor·final_div_factor) at
+    step total_steps − 1, and there after."""
+    total_steps = check_count("schedule.total_steps", total_steps, low=2)
+    check_hyper("schedule.pct_start", pct_start, open_low=True, high=1.0, open_high=True)
+    check_hyper("schedule.div_factor", div_factor, open_low=True)
+    check_hyper("schedule.final_div_factor", final_div_factor, open_low=True)
+    last = total_steps - 1
+
+    def schedule(lr: Hyper, step: int) -> Hyper:
+        initial = lr / div_factor
+        peak = pct_start * total_steps - 1
+        if not isinstance(peak, Tensor):  # torch's own branches, for a float pct_start
+            if step <= peak:
+                return _cos_anneal(initial, lr, step / peak if peak > 0 else 1.0)
+            return _cos_anneal(lr, initial / final_div_factor,
+                               min(1.0, (step - peak) / (last - peak)))
+        rising = _cos_anneal(initial, lr, (step / peak.clamp_min(1e-300)).clamp_max(1.0))
+        falling = _cos_anneal(lr, initial / final_div_factor,
+                              ((step - peak) / (last - peak)).clamp(0.0, 1.0))
+        return torch.where(step <= peak, rising, falling)
+
+    return schedule
+
+
+def warmup(steps: int, start_factor: Hyper, decay: Schedule | None = None) -> Schedule:
+    """A linear warm-up of `steps` steps from lr·start_factor to lr, then `decay` (any
+    schedule) counting its steps from the end of the warm-up, as torch's
+    SequentialLR(LinearLR(start_factor, 1, steps), decay, milestones=[steps])."""
+    steps = check_count("schedule.steps", steps)
+    check_hyper("schedule.start_factor", start_factor, open_low=True, high=1.0)
+    rise, after = linear(start_factor, 1.0, steps), decay or constant()
+    return lambda lr, step: rise(lr, step) if step < steps else after(lr, step - steps)
+
+
+def _cos_anneal(start: Hyper, end: Hyper, pct: Hyper) -> Hyper:
+    cos = torch.cos(math.pi * pct) if isinstance(pct, Tensor) else math.cos(math.pi * pct)
+    return end + (start - end) / 2.0 * (cos + 1)

@@ -4,6 +4,7 @@ Every reference number comes from torch.optim (run beside the rule under test on
 gradients) or from the objective's closed form x* = ½A⁻¹b, never from the code under test.
 """
 
+import contextlib
 import math
 import types
 from pathlib import Path
@@ -32,6 +33,9 @@ REFERENCES = {
     "adamw": (torch.optim.AdamW, {}),
     "adagrad": (torch.optim.Adagrad, {}),
     "rmsprop": (torch.optim.RMSprop, {}),
+    "adamax": (torch.optim.Adamax, {}),
+    "nadam": (torch.optim.NAdam, {}),
+    "radam": (torch.optim.RAdam, {}),
 }
 OWN = list(REFERENCES)
 
@@ -68,6 +72,14 @@ SETTINGS = {
         dict(lr=1e-4, momentum=0.5, centered=True, weight_decay=0.1),
         dict(lr=1e-3, maximize=True),
     ],
+    "adamax": [dict(lr=1e-2), dict(lr=1e-2, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.1),
+               dict(lr=1e-2, maximize=True)],
+    "nadam": [dict(lr=1e-2), dict(lr=1e-2, b1=0.8, b2=0.99, momentum_decay=0.01),
+              dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
+              dict(lr=1e-2, weight_decay=0.1, maximize=True)],
+    "radam": [dict(lr=1e-3), dict(lr=1e-2, b1=0.8, b2=0.95, eps=1e-6),
+              dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
+              dict(lr=1e-2, weight_decay=0.1, maximize=True)],
 }
 
 
@@ -107,7 +119,24 @@ def own_path(optimizer, objective, x0, steps=STEPS):
 
 def torch_path(cls, kwargs, objective, x0, steps=STEPS, scheduler=None):
     param = x0.clone().requires_grad_(True)
-    optimizer = cls([param], **kwargs)
+    with float64_scalars():  # NAdam's μ product, kept in the default dtype
+        optimizer = cls([param], **kwargs)
+        return _torch_path(optimizer, param, objective, x0, steps, scheduler)
+
+
+@contextlib.contextmanager
+def float64_scalars():
+    """torch.optim keeps scalar state (step counts, NAdam's running product of μ) in the
+    default dtype: float64 here, so that the reference is a float64 computation."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _torch_path(optimizer, param, objective, x0, steps, scheduler):
     lr_scheduler = scheduler(optimizer) if scheduler else None
     path = [x0.clone()]
     for _ in range(steps):
@@ -169,6 +198,52 @@ def test_schedule_matches_torch_lr_scheduler(name, schedule):
     assert_same_path(own_path(ours, objective, x0), reference)
 
 
+LR_SCHEDULES = {  # the newer schedules' rates against torch's schedulers (lr 0.1, 200 steps)
+    "linear-warmup": (dict(start_factor=0.25, end_factor=1.0, total_iters=40), lambda o:
+                      torch.optim.lr_scheduler.LinearLR(o, 0.25, 1.0, total_iters=40), "linear"),
+    "linear-decay": (dict(start_factor=1.0, end_factor=0.05, total_iters=150), lambda o:
+                     torch.optim.lr_scheduler.LinearLR(o, 1.0, 0.05, total_iters=150), "linear"),
+    "polynomial": (dict(total_iters=120, power=2.0), lambda o:
+                   torch.optim.lr_scheduler.PolynomialLR(o, total_iters=120, power=2.0),
+                   "polynomial"),
+    "one_cycle": (dict(total_steps=201, pct_start=0.3, div_factor=25.0, final_div_factor=1e4),
+                  lambda o: torch.optim.lr_scheduler.OneCycleLR(
+                      o, max_lr=0.1, total_steps=201, pct_start=0.3, div_factor=25.0,
+                      final_div_factor=1e4, cycle_momentum=False), "one_cycle"),
+    "warmup-cosine": (dict(steps=30, start_factor=0.1, decay=schedules.cosine(170, 1e-4)),
+                      lambda o: torch.optim.lr_scheduler.SequentialLR(o, [
+                          torch.optim.lr_scheduler.LinearLR(o, 0.1, 1.0, total_iters=30),
+                          torch.optim.lr_scheduler.CosineAnnealingLR(o, 170, 1e-4)], [30]),
+                      "warmup"),
+    "warmup-exponential": (dict(steps=20, start_factor=0.5, decay=schedules.exponential(0.97)),
+                           lambda o: torch.optim.lr_scheduler.SequentialLR(o, [
+                               torch.optim.lr_scheduler.LinearLR(o, 0.5, 1.0, total_iters=20),
+                               torch.optim.lr_scheduler.ExponentialLR(o, 0.97)], [20]),
+                           "warmup"),
+    "inverse_sqrt": (dict(warmup=25), lambda o: torch.optim.lr_scheduler.LambdaLR(
+        o, lambda t: (t + 1) / 25 if t + 1 < 25 else (25 / (t + 1)) ** 0.5), "inverse_sqrt"),
+}
+
+
+@pytest.mark.parametrize("case", list(LR_SCHEDULES))
+def test_newer_schedules_give_torchs_rates(case):
+    params, scheduler, name = LR_SCHEDULES[case]
+    param = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([param], lr=0.1)
+    reference = scheduler(optimizer)
+    expected = []
+    for _ in range(201):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    schedule = make_schedule(name, **params) if name != "warmup" else schedules.warmup(**params)
+    ours = [float(schedule(0.1, t)) for t in range(201)]
+    assert max(abs(a - b) for a, b in zip(ours, expected)) <= 1e-15
+    assert max(expected) - min(expected) > 0.01  # the rate does change
+    batched = schedule(torch.full((3, 1), 0.1, dtype=torch.float64), 57)  # rows as one
+    assert torch.equal(batched, torch.full((3, 1), float(schedule(0.1, 57)), dtype=torch.float64))
+
+
 # Settings that converge to 1e-8 on a 2-D quadratic; RMSprop's normalised step does not
 # shrink with the gradient, so it needs a decaying learning rate.
 CONVERGENT = {
@@ -179,6 +254,9 @@ CONVERGENT = {
     "adamw": (dict(lr=0.05, weight_decay=0.0), 1000),
     "adagrad": (dict(lr=0.5), 300),
     "rmsprop": (dict(lr=0.05, schedule=schedules.exponential(0.99)), 1000),
+    "adamax": (dict(lr=0.1), 1000),
+    "nadam": (dict(lr=0.05), 1000),
+    "radam": (dict(lr=0.05), 1000),
 }
 QUADS = {
     "diag41": lambda: Quadratic(diag=[4.0, 1.0]),
@@ -211,6 +289,13 @@ ROWS = {
                 for d, a, e, w in ((0, 0, 1e-10, 0), (0.01, 0.5, 1e-3, 0.1), (0.1, 1, 1e-6, 0))],
     "rmsprop": [dict(lr=1e-3, alpha=a, eps=e, momentum=m, weight_decay=w)
                 for a, e, m, w in ((0.99, 1e-8, 0, 0), (0.9, 1e-6, 0.9, 0.1), (0.5, 1e-3, 0.5, 0))],
+    "adamax": [dict(lr=1e-2, b1=b1, b2=b2, eps=e, weight_decay=w) for b1, b2, e, w in
+               ((0.9, 0.999, 1e-8, 0), (0.8, 0.99, 1e-6, 0.1), (0, 0.9, 1e-3, 0))],
+    "nadam": [dict(lr=1e-2, b1=b1, b2=b2, momentum_decay=m, weight_decay=w)
+              for b1, b2, m, w in ((0.9, 0.999, 0.004, 0), (0.8, 0.99, 0.01, 0.1),
+                                   (0.5, 0.9, 0.0, 0))],
+    "radam": [dict(lr=1e-3, b1=b1, b2=b2, eps=e, weight_decay=w) for b1, b2, e, w in
+              ((0.9, 0.999, 1e-8, 0), (0.8, 0.95, 1e-6, 0.1), (0.5, 0.9, 1e-3, 0))],
 }
 BATCHES = [
     pytest.param(name, [{**SETTINGS[name][0], "lr": SETTINGS[name][0]["lr"] * scale}
@@ -315,6 +400,12 @@ BAD = [
     (lambda: make("adagrad", lr_decay=-1.0), r"optimizer\.lr_decay"),
     (lambda: make("adagrad", initial_accumulator_value=-1.0),
      r"optimizer\.initial_accumulator_value"),
+    (lambda: make("adamax", b2=1.0), r"optimizer\.b2 must lie in \[0.0, 1.0\)"),
+    (lambda: make("adamax", eps=-1.0), r"optimizer\.eps"),
+    (lambda: make("nadam", momentum_decay=-0.004), r"optimizer\.momentum_decay"),
+    (lambda: make("nadam", b1=torch.tensor([[0.9], [1.2]])), r"optimizer\.b1 .*1\.2"),
+    (lambda: make("radam", b1=-0.1), r"optimizer\.b1"),
+    (lambda: make("radam", weight_decay=-1.0), r"optimizer\.weight_decay"),
     (lambda: torch_optimizer("torch.optim.Adamm", lr=1e-3), r"optimizer\.cls 'torch\.optim\.Adamm' does"),
     (lambda: torch_optimizer("no_such_package.Opt", lr=1e-3), r"optimizer\.cls 'no_such_package\.Opt'"),
     (lambda: torch_optimizer("collections.OrderedDict", lr=1e-3), r"not a torch\.optim\.Optimizer"),
@@ -438,3 +529,13 @@ def test_both_forms_agree_at_a_constant_rate(name):
              for flag in (False, True)]
     assert_same_path(forms[1], forms[0])
     assert_same_path(forms[1], paper(objective, x0, lambda t: 1e-3, hyper["momentum"], STEPS))
+
+
+def test_one_cycle_with_per_row_peaks_follows_each_rows_own_cycle():
+    """pct_start batched (a sweep over it): each row's rate is that of its own schedule."""
+    pcts = torch.tensor([[0.2], [0.3], [0.5]], dtype=torch.float64)
+    batched = schedules.one_cycle(201, pcts, 25.0, 1e4)
+    for row, pct in enumerate((0.2, 0.3, 0.5)):
+        alone = schedules.one_cycle(201, pct, 25.0, 1e4)
+        diff = max(abs(float(batched(0.1, t)[row, 0]) - alone(0.1, t)) for t in range(0, 260, 7))
+        assert diff <= 1e-15
