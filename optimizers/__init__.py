@@ -7,7 +7,7 @@ hyperparameter by keyword, with no defaults of their own.
 
 # Modules, not same-named functions, are bound here: `optimizers.sgd` stays the module, so a
 # config's `_target_: optimizers.sgd.sgd` resolves the same way whatever was imported first.
-from optimizers import adagrad, adam, adaptive, rmsprop, schedules, sgd, torch_optim
+from optimizers import adagrad, adam, adaptive, rmsprop, schedules, sgd, sign, torch_optim
 from optimizers.base import (
     Hyper,
     Optimizer,
@@ -34,6 +34,7 @@ __all__ = [
     "schedules",
     "select",
     "sgd",
+    "sign",
     "torch_optim",
     "torch_optimizer",
 ]

@@ -9,6 +9,7 @@ import math
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -173,8 +174,52 @@ def test_follows_torch_trajectory(name, hyper, problem):
     assert_same_path(own_path(make(name, **hyper), objective, x0), reference)
 
 
+def numpy_lion(grad, x, steps, lr, b1=0.9, b2=0.99, weight_decay=0.0):
+    """Chen et al. 2023, Algorithm 2, in NumPy."""
+    m, path = np.zeros_like(x), [x]
+    for _ in range(steps):
+        g = grad(x)
+        c = b1 * m + (1 - b1) * g
+        x = x - lr * (np.sign(c) + weight_decay * x)
+        m = b2 * m + (1 - b2) * g
+        path.append(x)
+    return np.stack(path)
+
+
+def numpy_signsgd(grad, x, steps, lr, momentum=0.0, weight_decay=0.0):
+    """Bernstein et al. 2018: sign SGD, and Signum with momentum, in NumPy."""
+    m, path = np.zeros_like(x), [x]
+    for _ in range(steps):
+        m = momentum * m + (1 - momentum) * grad(x)
+        x = x - lr * (np.sign(m) + weight_decay * x)
+        path.append(x)
+    return np.stack(path)
+
+
+# rules torch.optim does not have: a NumPy statement of each paper's algorithm
+PAPER = {"lion": numpy_lion, "signsgd": numpy_signsgd}
+PAPER_SETTINGS = {
+    "lion": [dict(lr=1e-3), dict(lr=3e-3, b1=0.8, b2=0.95), dict(lr=1e-3, weight_decay=0.5)],
+    "signsgd": [dict(lr=1e-3), dict(lr=2e-3, momentum=0.9), dict(lr=1e-3, weight_decay=0.3)],
+}
+
+
+@pytest.mark.parametrize("name, hyper, problem", [
+    pytest.param(name, hyper, problem, id=f"{name}-{i}-{problem}")
+    for name in PAPER for i, hyper in enumerate(PAPER_SETTINGS[name])
+    for problem in ("rosenbrock2", "quad10")])
+def test_follows_the_papers_algorithm(name, hyper, problem):
+    objective, x0 = PROBLEMS[problem]()
+
+    def grad(x):
+        return GRAD(objective, torch.as_tensor(x))[1].numpy()
+
+    reference = torch.as_tensor(PAPER[name](grad, x0.numpy(), STEPS, **hyper))
+    assert_same_path(own_path(make(name, **hyper), objective, x0), reference, tol=1e-10)
+
+
 def test_every_own_optimizer_is_covered():
-    assert set(options("optimizer")) - set(OWN) == {"lbfgs", "torch"}
+    assert set(options("optimizer")) - set(OWN) - set(PAPER) == {"lbfgs", "torch"}
 
 
 SCHEDULE_CASES = {
@@ -297,11 +342,16 @@ ROWS = {
     "radam": [dict(lr=1e-3, b1=b1, b2=b2, eps=e, weight_decay=w) for b1, b2, e, w in
               ((0.9, 0.999, 1e-8, 0), (0.8, 0.95, 1e-6, 0.1), (0.5, 0.9, 1e-3, 0))],
 }
+ROWS.update(
+    lion=[dict(lr=1e-3, b1=b1, b2=b2, weight_decay=w)
+          for b1, b2, w in ((0.9, 0.99, 0), (0.8, 0.95, 0.5), (0.5, 0.9, 0.1))],
+    signsgd=[dict(lr=1e-3, momentum=m, weight_decay=w) for m, w in ((0, 0), (0.9, 0.3), (0.5, 0))])
+SETTINGS_ALL = {**SETTINGS, **PAPER_SETTINGS}
 BATCHES = [
-    pytest.param(name, [{**SETTINGS[name][0], "lr": SETTINGS[name][0]["lr"] * scale}
+    pytest.param(name, [{**SETTINGS_ALL[name][0], "lr": SETTINGS_ALL[name][0]["lr"] * scale}
                         for scale in (0.5, 1, 2)], id=f"{name}-lr")
-    for name in OWN
-] + [pytest.param(name, ROWS[name], id=f"{name}-all") for name in OWN]
+    for name in [*OWN, *PAPER]
+] + [pytest.param(name, ROWS[name], id=f"{name}-all") for name in [*OWN, *PAPER]]
 
 
 @pytest.mark.parametrize("name, rows", BATCHES)
@@ -317,10 +367,10 @@ def test_batch_with_per_row_hyperparameters_equals_separate_runs(name, rows):
         assert diff <= 1e-15, f"row {i}: batched differs from a separate run by {diff:.3g}"
 
 
-@pytest.mark.parametrize("name", OWN)
+@pytest.mark.parametrize("name", [*OWN, *PAPER])
 def test_select_freezes_rows(name):
     objective, _ = PROBLEMS["rosenbrock2"]()
-    optimizer = make(name, **SETTINGS[name][0])
+    optimizer = make(name, **SETTINGS_ALL[name][0])
     x = torch.tensor([[-1.2, 1.0], [0.0, 0.5], [2.0, 2.0]], dtype=torch.float64)
     state = optimizer.init(x)
     for _ in range(3):
@@ -334,10 +384,10 @@ def test_select_freezes_rows(name):
             assert torch.equal(new[1], old[1]) and torch.equal(new[active], moved[active])
 
 
-@pytest.mark.parametrize("name", [*OWN, "torch"])
+@pytest.mark.parametrize("name", [*OWN, *PAPER, "torch"])
 def test_inputs_are_never_mutated(name):
     optimizer = (torch_optimizer("torch.optim.Adam", lr=1e-2) if name == "torch"
-                 else make(name, **max(SETTINGS[name], key=len)))
+                 else make(name, **max(SETTINGS_ALL[name], key=len)))
     objective, x0 = PROBLEMS["rosenbrock10"]()
     x0_copy = x0.clone()
     state = optimizer.init(x0)
@@ -406,6 +456,8 @@ BAD = [
     (lambda: make("nadam", b1=torch.tensor([[0.9], [1.2]])), r"optimizer\.b1 .*1\.2"),
     (lambda: make("radam", b1=-0.1), r"optimizer\.b1"),
     (lambda: make("radam", weight_decay=-1.0), r"optimizer\.weight_decay"),
+    (lambda: make("lion", b1=1.5), r"optimizer\.b1 must lie in \[0.0, 1.0\]"),
+    (lambda: make("signsgd", momentum=1.0), r"optimizer\.momentum must lie in \[0.0, 1.0\)"),
     (lambda: torch_optimizer("torch.optim.Adamm", lr=1e-3), r"optimizer\.cls 'torch\.optim\.Adamm' does"),
     (lambda: torch_optimizer("no_such_package.Opt", lr=1e-3), r"optimizer\.cls 'no_such_package\.Opt'"),
     (lambda: torch_optimizer("collections.OrderedDict", lr=1e-3), r"not a torch\.optim\.Optimizer"),
@@ -423,7 +475,7 @@ def test_bad_input_is_a_clear_error(build, match):
 BAD_CONFIG = [
     (lambda: make("adam", beta1=0.9), r"optimizer: .*adam.*beta1"),
     (lambda: make("bfgs"), r"optimizer 'bfgs' does not exist; choose one of .*adam.*sgd"),
-    (lambda: make_schedule("linear"), r"schedule 'linear' does not exist; choose one of .*cosine"),
+    (lambda: make_schedule("triangle"), r"schedule 'triangle' does not exist; choose one of .*cosine"),
 ]
 
 
