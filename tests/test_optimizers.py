@@ -5,6 +5,7 @@ gradients) or from the objective's closed form x* = ½A⁻¹b, never from the co
 """
 
 import contextlib
+import json
 import math
 import types
 from pathlib import Path
@@ -216,6 +217,22 @@ def test_follows_the_papers_algorithm(name, hyper, problem):
 
     reference = torch.as_tensor(PAPER[name](grad, x0.numpy(), STEPS, **hyper))
     assert_same_path(own_path(make(name, **hyper), objective, x0), reference, tol=1e-10)
+
+
+@pytest.mark.parametrize("hyper", [dict(lr=1e-3), dict(lr=3e-3, b1=0.8, b2=0.95,
+                                                     weight_decay=0.5)])
+@pytest.mark.parametrize("problem", ["rosenbrock2", "quad10"])
+def test_lion_is_pytorch_optimizers_through_the_pass_through(hyper, problem):
+    """pytorch-optimizer's Lion (the `optimizers` extra), driven by optimizer=torch as a user
+    would name it, takes the own rule's steps (1e-10 over 200 steps)."""
+    pytest.importorskip("pytorch_optimizer")
+    objective, x0 = PROBLEMS[problem]()
+    theirs = torch_optimizer("pytorch_optimizer.Lion", lr=hyper["lr"],
+                             betas=(hyper.get("b1", 0.9), hyper.get("b2", 0.99)),
+                             weight_decay=hyper.get("weight_decay", 0.0))
+    assert theirs.name == "pytorch_optimizer.Lion"
+    assert_same_path(own_path(make("lion", **hyper), objective, x0),
+                     own_path(theirs, objective, x0), tol=1e-10)
 
 
 def test_every_own_optimizer_is_covered():
@@ -591,3 +608,37 @@ def test_one_cycle_with_per_row_peaks_follows_each_rows_own_cycle():
         alone = schedules.one_cycle(201, pct, 25.0, 1e4)
         diff = max(abs(float(batched(0.1, t)[row, 0]) - alone(0.1, t)) for t in range(0, 260, 7))
         assert diff <= 1e-15
+
+
+@pytest.mark.slow
+def test_the_readmes_own_optimizer_runs_alone_and_batched(tmp_path):
+    """docs/examples/own_optimizer, as the README tells a user to write one: run by name
+    through --config-dir, alone and in a vectorized sweep, it takes the steps of its rule
+    written out here (gradient descent with each row's gradient norm clipped)."""
+    from mlflow import MlflowClient
+
+    from tests.conftest import ROOT, run_cli
+
+    example = ROOT / "docs" / "examples" / "own_optimizer"
+    env = {"PYTHONPATH": f"{ROOT}:{example}"}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    common = ("--config-dir", str(example / "conf"), "optimizer=clipped_sgd", "steps=30",
+              "artifacts.plots=false", f"tracking.uri={uri}")
+    alone = run_cli(*common, "optimizer.clip=0.5", cwd=tmp_path, env=env)
+    assert alone.returncode == 0, alone.stderr
+    swept = run_cli("-m", *common, "hydra/launcher=vectorized", "optimizer.clip=0.5,2.0",
+                    "seed=0,1", cwd=tmp_path, env=env)
+    assert swept.returncode == 0, swept.stderr
+    client = MlflowClient(uri)
+    runs = [r for r in client.search_runs([client.get_experiment_by_name("gradlab").experiment_id])
+            if r.data.tags.get("role") != "sweep"]
+    assert len(runs) == 5
+    objective = Quadratic(diag=[4.0, 1.0])  # conf/objective/quad.yaml
+    for run in runs:
+        clip, seed = float(run.data.params["optimizer.clip"]), int(run.data.params["seed"])
+        x = objective.initial_point(seed)
+        for _ in range(30):
+            g = GRAD(objective, x)[1]
+            x = x - 0.1 * g * min(1.0, clip / float(torch.linalg.vector_norm(g)))
+        path = Path(client.download_artifacts(run.info.run_id, "result.json", str(tmp_path)))
+        assert json.loads(path.read_text())["x_final"] == pytest.approx(x.tolist(), rel=1e-12)
