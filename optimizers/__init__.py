@@ -7,7 +7,17 @@ hyperparameter by keyword, with no defaults of their own.
 
 # Modules, not same-named functions, are bound here: `optimizers.sgd` stays the module, so a
 # config's `_target_: optimizers.sgd.sgd` resolves the same way whatever was imported first.
-from optimizers import adagrad, adam, adaptive, rmsprop, schedules, sgd, sign, torch_optim
+from optimizers import (
+    adagrad,
+    adam,
+    adaptive,
+    classical,
+    rmsprop,
+    schedules,
+    sgd,
+    sign,
+    torch_optim,
+)
 from optimizers.base import (
     Hyper,
     Optimizer,
@@ -28,6 +38,7 @@ __all__ = [
     "adam",
     "adaptive",
     "check_hyper",
+    "classical",
     "is_zero",
     "lbfgs",
     "rmsprop",
