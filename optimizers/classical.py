@@ -164,6 +164,57 @@ def bfgs(lr: Hyper, *, c1: Hyper, c2: Hyper, max_ls: int,
                      batchable=False, stall_steps=STALL_STEPS, rate=rate(lr, schedule))
 
 
+class NewtonState(NamedTuple):
+    step: int
+
+
+def newton(lr: Hyper, *, c1: Hyper, shrink: Hyper, max_backtracks: int, min_curvature: Hyper,
+           schedule: Schedule | None = None) -> Optimizer:
+    """Newton's method with a safeguard and a line search (Nocedal & Wright, section 3.4 and
+    Algorithm 3.3): H = ∇²f(x) by autograd; while H + τI has no Cholesky factor, τ ← max(2τ,
+    β) (β = min_curvature, τ = 0 first); solve (H + τI)d = −g; then Armijo backtracking from
+    α = η_t. Near a minimum with a positive definite Hessian, τ = 0 and α = 1: the iterates
+    converge quadratically (the digits of accuracy double each step)."""
+    check_hyper("lr", lr, open_low=True)
+    check_hyper("c1", c1, open_low=True, high=0.5, open_high=True)
+    check_hyper("shrink", shrink, open_low=True, high=1.0, open_high=True)
+    check_hyper("min_curvature", min_curvature, open_low=True)
+    max_backtracks = check_count("max_backtracks", max_backtracks)
+    schedule = schedule or constant()
+
+    def init(params: Tensor) -> NewtonState:
+        _one_row(params, "newton")
+        return NewtonState(0)
+
+    def update(grad: Tensor, state: NewtonState, params: Tensor, closure=None):
+        _need(closure, "newton")
+        x, g = params[0], grad[0]
+        H = closure.hessian(params)[0]
+        eye = torch.eye(len(x), dtype=x.dtype, device=x.device)
+        tau = 0.0
+        while True:
+            factor, info = torch.linalg.cholesky_ex(H + tau * eye)
+            if int(info) == 0:
+                break
+            tau = max(2 * tau, float(min_curvature))
+        d = torch.cholesky_solve(-g[:, None], factor)[:, 0]
+        value = closure(params)[0][0]
+        alpha, slope = float(schedule(lr, state.step)), float(g @ d)
+        new = x
+        for _ in range(max_backtracks + 1):
+            trial = x + alpha * d
+            if float(closure(trial[None])[0][0]) <= float(value) + float(c1) * alpha * slope:
+                new = trial
+                break
+            alpha *= float(shrink)
+        return new[None], NewtonState(state.step + 1)
+
+    return Optimizer("newton", init, update, dict(lr=lr, c1=c1, shrink=shrink,
+                                                   max_backtracks=max_backtracks,
+                                                   min_curvature=min_curvature),
+                     batchable=False, stall_steps=STALL_STEPS, rate=rate(lr, schedule))
+
+
 def _wolfe(closure, x: Tensor, step: float, d: Tensor, value: Tensor, g: Tensor, c1, c2,
            max_ls: int) -> tuple[Tensor, Tensor, float]:
     """torch's strong-Wolfe search along d from x (private: torch.optim.lbfgs._strong_wolfe;

@@ -333,12 +333,20 @@ def _discrepancy(grad: Tensor, reference: Tensor) -> Tensor:
 def _counted(sampled: list, gradient: GradientMethod,
              trace: Trace) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
     """The closure an optimizer that re-evaluates gets: f and ∇f at x (on the step's sample,
-    `sampled[0]`), counted for every row (such optimizers couple a batch's rows)."""
+    `sampled[0]`), counted for every row (such optimizers couple a batch's rows); and
+    `closure.hessian(x)`, ∇²f at each row of x (B, d) by autograd, counted as one more."""
 
     def closure(x: Tensor) -> tuple[Tensor, Tensor]:
         trace.evaluations += 1
         return gradient(sampled[0], x)
 
+    def hessian(x: Tensor) -> Tensor:
+        trace.evaluations += 1
+        with torch.enable_grad():
+            return torch.stack([torch.autograd.functional.hessian(
+                lambda v: sampled[0].value(v[None])[0], row) for row in x.detach()])
+
+    closure.hessian = hessian
     return closure
 
 

@@ -67,3 +67,34 @@ def test_armijo_gradient_descent_never_increases_f_and_converges():
 def test_bad_settings_are_clear_errors(build, match):
     with pytest.raises(OptimizerError, match=match):
         build()
+
+
+def test_newton_converges_quadratically_on_a_strongly_convex_problem():
+    """benchopt's L2 logistic regression (λ = 1, breast cancer, 30-D) from 0: once close,
+    the digits of accuracy ‖x_k − x*‖ double each step (x* computed apart, by the objective's
+    own Newton iteration in closed form, so the reference shares no code with the rule)."""
+    from objectives.learning import Logistic
+
+    objective = Logistic(l2=1.0)
+    trace = optimize(objective, Autograd(), make("newton"),
+                     torch.zeros(1, objective.dim, dtype=torch.float64), steps=12,
+                     keep_points=True)
+    errors = (trace.history()["points"][:, 0] - objective.minimizer).norm(dim=-1).tolist()
+    digits = [-np.log10(e) for e in errors if 1e-12 < e < 1e-1]
+    assert len(digits) >= 3
+    ratios = [b / a for a, b in zip(digits, digits[1:])]
+    print("digits:", [round(d, 2) for d in digits], "ratios:", [round(r, 2) for r in ratios])
+    assert all(r >= 1.8 for r in ratios)
+    assert min(errors) < 1e-12
+
+
+def test_newton_steps_safely_through_an_indefinite_hessian():
+    """Rosenbrock from (−1.2, 1) (the Hessian is indefinite on the way): to ‖∇f‖ < 1e-8,
+    f never increasing, its Hessians and line searches counted as evaluations."""
+    counted = Counted(Rosenbrock())
+    trace = run("newton", counted, 200)
+    assert trace.status == [CONVERGED]
+    losses = trace.history()["loss"][:, 0]
+    assert bool((losses[1:] <= losses[:-1]).all())
+    # a Hessian by autograd evaluates f once (and differentiates it twice): counted too
+    assert int(trace.evaluations[0]) == counted.calls > 3 * int(trace.final[0])

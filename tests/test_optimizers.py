@@ -236,7 +236,7 @@ def test_lion_is_pytorch_optimizers_through_the_pass_through(hyper, problem):
 
 
 def test_every_own_optimizer_is_covered():
-    classical = {"armijo", "cg", "bfgs"}  # tests/test_classical.py
+    classical = {"armijo", "cg", "bfgs", "newton"}  # tests/test_classical.py
     assert set(options("optimizer")) - set(OWN) - set(PAPER) - classical == {"lbfgs", "torch"}
 
 
