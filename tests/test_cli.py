@@ -196,7 +196,8 @@ def test_tab_completion_of_the_gradlab_command(tmp_path):
     env = {**os.environ, "COMP_LINE": "gradlab optimizer=ad"}
     proc = subprocess.run([gradlab, "-sc", "query=bash"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
-    assert proc.stdout.split() == ["optimizer=adagrad", "optimizer=adam", "optimizer=adamw"]
+    assert proc.stdout.split() == ["optimizer=adagrad", "optimizer=adam", "optimizer=adamax",
+                                   "optimizer=adamw"]
 
 
 @pytest.mark.parametrize("args, says", [
