@@ -29,6 +29,24 @@ def add_scaled(x: Tensor, y: Tensor, alpha: Hyper) -> Tensor:
     return torch.addcmul(x, y, torch.as_tensor(alpha, dtype=y.dtype, device=y.device))
 
 
+def decayed(grad: Tensor, params: Tensor, lr_t: Hyper, weight_decay: Hyper, *, decay: bool,
+            decoupled: bool, maximize: bool) -> tuple[Tensor, Tensor]:
+    """(g, x) before an Adam-like step: g = ∇f (−∇f to maximize) plus the L2 term λx, or,
+    with decoupled decay, x shrunk to (1 − η_t λ)x instead (`decay`: λ ≠ 0, known up front)."""
+    g = -grad if maximize else grad
+    if decay and decoupled:
+        params = params * (1 - lr_t * weight_decay)
+    elif decay:
+        g = add_scaled(g, params, weight_decay)
+    return g, params
+
+
+def moments(exp_avg: Tensor, exp_avg_sq: Tensor, g: Tensor, b1: Hyper,
+            b2: Hyper) -> tuple[Tensor, Tensor]:
+    """m ← β₁m + (1 − β₁)g and v ← β₂v + (1 − β₂)g², rounded as torch.optim rounds them."""
+    return torch.lerp(exp_avg, g, 1 - b1), torch.addcmul(exp_avg_sq * b2, (1 - b2) * g, g)
+
+
 def adam(
     lr: Hyper,
     *,
@@ -63,7 +81,6 @@ def adam(
     check_hyper("weight_decay", weight_decay)
     schedule = schedule or constant()
     decay = not is_zero(weight_decay)
-    one_minus_b1, one_minus_b2 = 1 - b1, 1 - b2
 
     def init(params: Tensor) -> AdamState:
         zeros = torch.zeros_like(params)
@@ -71,13 +88,9 @@ def adam(
 
     def update(grad: Tensor, state: AdamState, params: Tensor, closure=None):
         step, lr_t = state.step + 1, schedule(lr, state.step)
-        g = -grad if maximize else grad
-        if decay and decoupled_weight_decay:
-            params = params * (1 - lr_t * weight_decay)
-        elif decay:
-            g = add_scaled(g, params, weight_decay)
-        exp_avg = torch.lerp(state.exp_avg, g, one_minus_b1)
-        exp_avg_sq = torch.addcmul(state.exp_avg_sq * b2, one_minus_b2 * g, g)
+        g, params = decayed(grad, params, lr_t, weight_decay, decay=decay,
+                            decoupled=decoupled_weight_decay, maximize=maximize)
+        exp_avg, exp_avg_sq = moments(state.exp_avg, state.exp_avg_sq, g, b1, b2)
         max_sq = torch.maximum(state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
         b1_power = _beta_power(b1, step, state.b1_power)
         b2_power = _beta_power(b2, step, state.b2_power)

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from optimizers.adam import _beta_power, add_scaled
+from optimizers.adam import _beta_power, decayed, moments
 from optimizers.base import Hyper, Optimizer, Schedule, check_hyper, is_zero
 from optimizers.schedules import constant, rate
 
@@ -42,9 +42,8 @@ def adamax(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
 
     def update(grad: Tensor, state: AdamaxState, params: Tensor, closure=None):
         step, lr_t = state.step + 1, schedule(lr, state.step)
-        g = -grad if maximize else grad
-        if decay:
-            g = add_scaled(g, params, weight_decay)
+        g, params = decayed(grad, params, lr_t, weight_decay, decay=decay, decoupled=False,
+                            maximize=maximize)
         exp_avg = torch.lerp(state.exp_avg, g, 1 - b1)
         exp_inf = torch.maximum(state.exp_inf * b2, g.abs() + eps)
         b1_power = _beta_power(b1, step, state.b1_power)
@@ -89,16 +88,12 @@ def nadam(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
 
     def update(grad: Tensor, state: NadamState, params: Tensor, closure=None):
         step, lr_t = state.step + 1, schedule(lr, state.step)
-        g = -grad if maximize else grad
-        if decay and decoupled_weight_decay:
-            params = params * (1 - lr_t * weight_decay)
-        elif decay:
-            g = add_scaled(g, params, weight_decay)
+        g, params = decayed(grad, params, lr_t, weight_decay, decay=decay,
+                            decoupled=decoupled_weight_decay, maximize=maximize)
         b2_power = _beta_power(b2, step, state.b2_power)
         mu_t, mu_next = mu(step), mu(step + 1)
         mu_product = state.mu_product * mu_t
-        exp_avg = torch.lerp(state.exp_avg, g, 1 - b1)
-        exp_avg_sq = torch.addcmul(state.exp_avg_sq * b2, (1 - b2) * g, g)
+        exp_avg, exp_avg_sq = moments(state.exp_avg, state.exp_avg_sq, g, b1, b2)
         denom = (exp_avg_sq / (1 - b2_power)).sqrt() + eps
         new = torch.addcdiv(params, (-lr_t * (1.0 - mu_t) / (1.0 - mu_product)) * g, denom)
         new = torch.addcdiv(new, (-lr_t * mu_next / (1.0 - mu_product * mu_next)) * exp_avg,
@@ -144,13 +139,9 @@ def radam(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
 
     def update(grad: Tensor, state: RadamState, params: Tensor, closure=None):
         step, lr_t = state.step + 1, schedule(lr, state.step)
-        g = -grad if maximize else grad
-        if decay and decoupled_weight_decay:
-            params = params * (1 - lr_t * weight_decay)
-        elif decay:
-            g = add_scaled(g, params, weight_decay)
-        exp_avg = torch.lerp(state.exp_avg, g, 1 - b1)
-        exp_avg_sq = torch.addcmul(state.exp_avg_sq * b2, (1 - b2) * g, g)
+        g, params = decayed(grad, params, lr_t, weight_decay, decay=decay,
+                            decoupled=decoupled_weight_decay, maximize=maximize)
+        exp_avg, exp_avg_sq = moments(state.exp_avg, state.exp_avg_sq, g, b1, b2)
         b1_power = _beta_power(b1, step, state.b1_power)
         b2_power = _beta_power(b2, step, state.b2_power)
         bias_correction2 = 1 - b2_power

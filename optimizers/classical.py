@@ -94,14 +94,10 @@ def conjugate_gradient(lr: Hyper, *, variant: str, c1: Hyper, c2: Hyper, max_ls:
     max_ls = check_count("max_ls", max_ls)
     schedule = schedule or constant()
 
-    def init(params: Tensor) -> CurvatureState:
-        _one_row(params, "conjugate_gradient")
-        return CurvatureState(0, None, None, None, None)
+    init = _one_point_init("conjugate_gradient")
 
     def update(grad: Tensor, state: CurvatureState, params: Tensor, closure=None):
-        _need(closure, "conjugate_gradient")
-        x, g = params[0], grad[0]
-        value = state.value if state.value is not None else closure(params)[0][0]
+        x, g, value = _current(state, params, grad, closure, "conjugate_gradient")
         d = -g
         if state.direction is not None:
             previous = state.grad @ state.grad
@@ -135,14 +131,10 @@ def bfgs(lr: Hyper, *, c1: Hyper, c2: Hyper, max_ls: int,
     max_ls = check_count("max_ls", max_ls)
     schedule = schedule or constant()
 
-    def init(params: Tensor) -> CurvatureState:
-        _one_row(params, "bfgs")
-        return CurvatureState(0, None, None, None, None)
+    init = _one_point_init("bfgs")
 
     def update(grad: Tensor, state: CurvatureState, params: Tensor, closure=None):
-        _need(closure, "bfgs")
-        x, g = params[0], grad[0]
-        value = state.value if state.value is not None else closure(params)[0][0]
+        x, g, value = _current(state, params, grad, closure, "bfgs")
         eye = torch.eye(len(x), dtype=x.dtype, device=x.device)
         H = state.inverse if state.inverse is not None else eye
         d = -(H @ g)
@@ -213,6 +205,22 @@ def newton(lr: Hyper, *, c1: Hyper, shrink: Hyper, max_backtracks: int, min_curv
                                                    max_backtracks=max_backtracks,
                                                    min_curvature=min_curvature),
                      batchable=False, stall_steps=STALL_STEPS, rate=rate(lr, schedule))
+
+
+def _one_point_init(name: str):
+    def init(params: Tensor) -> CurvatureState:
+        _one_row(params, name)
+        return CurvatureState(0, None, None, None, None)
+
+    return init
+
+
+def _current(state: CurvatureState, params: Tensor, grad: Tensor, closure,
+             name: str) -> tuple[Tensor, Tensor, Tensor]:
+    """x, ∇f and f at the current point (f known from the last line search, if any)."""
+    _need(closure, name)
+    value = state.value if state.value is not None else closure(params)[0][0]
+    return params[0], grad[0], value
 
 
 def _wolfe(closure, x: Tensor, step: float, d: Tensor, value: Tensor, g: Tensor, c1, c2,

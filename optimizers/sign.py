@@ -16,6 +16,10 @@ class SignState(NamedTuple):
     exp_avg: Tensor
 
 
+def _start(params: Tensor) -> SignState:
+    return SignState(0, torch.zeros_like(params))
+
+
 def signsgd(lr: Hyper, *, momentum: Hyper, weight_decay: Hyper,
             schedule: Schedule | None = None) -> Optimizer:
     """Sign SGD, and with momentum Signum (Bernstein et al., "signSGD: compressed
@@ -30,17 +34,13 @@ def signsgd(lr: Hyper, *, momentum: Hyper, weight_decay: Hyper,
     schedule = schedule or constant()
     decay = not is_zero(weight_decay)
 
-    def init(params: Tensor) -> SignState:
-        return SignState(0, torch.zeros_like(params))
-
     def update(grad: Tensor, state: SignState, params: Tensor, closure=None):
-        lr_t = schedule(lr, state.step)
         exp_avg = momentum * state.exp_avg + (1 - momentum) * grad
-        direction = torch.sign(exp_avg) + weight_decay * params if decay else torch.sign(exp_avg)
-        return params - lr_t * direction, SignState(state.step + 1, exp_avg)
+        new = _signed_step(params, schedule(lr, state.step), exp_avg, weight_decay, decay)
+        return new, SignState(state.step + 1, exp_avg)
 
     hyper = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
-    return Optimizer("signsgd", init, update, hyper, rate=rate(lr, schedule))
+    return Optimizer("signsgd", _start, update, hyper, rate=rate(lr, schedule))
 
 
 def lion(lr: Hyper, *, b1: Hyper, b2: Hyper, weight_decay: Hyper,
@@ -59,15 +59,17 @@ def lion(lr: Hyper, *, b1: Hyper, b2: Hyper, weight_decay: Hyper,
     schedule = schedule or constant()
     decay = not is_zero(weight_decay)
 
-    def init(params: Tensor) -> SignState:
-        return SignState(0, torch.zeros_like(params))
-
     def update(grad: Tensor, state: SignState, params: Tensor, closure=None):
-        lr_t = schedule(lr, state.step)
         c = b1 * state.exp_avg + (1 - b1) * grad
-        direction = torch.sign(c) + weight_decay * params if decay else torch.sign(c)
-        exp_avg = b2 * state.exp_avg + (1 - b2) * grad
-        return params - lr_t * direction, SignState(state.step + 1, exp_avg)
+        new = _signed_step(params, schedule(lr, state.step), c, weight_decay, decay)
+        return new, SignState(state.step + 1, b2 * state.exp_avg + (1 - b2) * grad)
 
     hyper = dict(lr=lr, b1=b1, b2=b2, weight_decay=weight_decay)
-    return Optimizer("lion", init, update, hyper, rate=rate(lr, schedule))
+    return Optimizer("lion", _start, update, hyper, rate=rate(lr, schedule))
+
+
+def _signed_step(params: Tensor, lr_t: Hyper, momentum: Tensor, weight_decay: Hyper,
+                 decay: bool) -> Tensor:
+    """x − η_t(sign(m) + λx): the step both rules take (λ: decoupled weight decay)."""
+    direction = torch.sign(momentum)
+    return params - lr_t * (direction + weight_decay * params if decay else direction)

@@ -492,7 +492,7 @@ def test_bad_input_is_a_clear_error(build, match):
 # names and keys come from conf/: what is not there is refused with what is
 BAD_CONFIG = [
     (lambda: make("adam", beta1=0.9), r"optimizer: .*adam.*beta1"),
-    (lambda: make("bfgs"), r"optimizer 'bfgs' does not exist; choose one of .*adam.*sgd"),
+    (lambda: make("adahessian"), r"optimizer 'adahessian' does not exist; choose one of .*adam.*sgd"),
     (lambda: make_schedule("triangle"), r"schedule 'triangle' does not exist; choose one of .*cosine"),
 ]
 
