@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from runner import help as help_text
-from runner.config import CONF_DIR, register_schema
+from runner.config import CONF_DIR, register_schema, unknown_choice
 from runner.constants import DIVERGED, EXIT_FAILED, EXIT_SIGNAL, EXIT_USAGE
 from runner.errors import Interrupted, RunFailed, TrackingError
 from runner.spec import RunSpec
@@ -60,6 +60,9 @@ def cli() -> None:
         with contextlib.suppress(BrokenPipeError):  # `--help | head`
             print(text, flush=True)
         return
+    if (problem := unknown_choice(argv)) is not None:  # Hydra's own lists every option
+        print(f"error: {problem}", file=sys.stderr)  # and its search path, 25+ lines
+        raise SystemExit(EXIT_USAGE)
     try:
         main()
     except SystemExit as exc:

@@ -37,6 +37,26 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
+# arguments that add config folders: their options are not all in conf/
+SEARCH_PATH_ARGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath")
+
+
+def unknown_choice(argv: list[str]) -> str | None:
+    """What is wrong with a single run's group choice that names no option of conf/
+    (`optimizer=adamm`), in a line; None when all are known, or the command adds config
+    folders (Hydra judges those), or is a sweep (its launch checks every axis)."""
+    if any(a.startswith(SEARCH_PATH_ARGS) or a in ("-m", "--multirun") for a in argv):
+        return None
+    known = groups()
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and key in known and value not in options(key) and not any(
+                c in value for c in "()[]{}$*"):
+            return f"Could not find '{key}/{value}': the options of {key} are " + ", ".join(
+                options(key))
+    return None
+
+
 @functools.cache
 def option(group: str, name: str) -> dict[str, Any]:
     """The defaults of one option (`option("gradient", "autograd")`), as its file has them."""

@@ -68,7 +68,8 @@ CATALOGUE = [
     # ---- schedules
     Bad(("schedule=step", "schedule.step_size=0"), ("schedule.step_size", ">= 1", "0")),
     Bad(("schedule=exponential", "schedule.gamma=1.5"), ("schedule.gamma", "1.5", "(0.0, 1.0]")),
-    Bad(("schedule=linear",), ("schedule/linear", "cosine"), HYDRA_ERROR, HYDRA_LINES),
+    Bad(("schedule=triangle",), ("schedule/triangle", "constant, cosine")),
+    Bad(("-m", "optimizer=sgd,adamm"), ("optimizer=adamm: no such option", "adam, adamax")),
     # ---- quadratics: ragged, NaN, inf, empty, wrong dimensions, huge
     Bad(("objective.A=[[1,2],[3]]",), ("objective.A", "[[1, 2], [3]]", "same length")),
     Bad(("objective.A=[[nan,0],[0,1]]",), ("objective.A", "nan", "finite")),

@@ -68,7 +68,10 @@ def hold_lock(db: Path, ledger_glob: str, after: int, seconds: float) -> threadi
 
 @pytest.mark.parametrize("launcher", [(), VECTORIZED], ids=["basic", "vectorized"])
 def test_a_lock_held_past_the_retry_budget_is_said_and_resume_completes(store, launcher):
-    sweep = ("-m", *launcher, "optimizer.lr=0.01,0.02,0.03,0.04,0.05,0.06", "steps=1500",
+    # vectorized: chunks of 2 rows long enough (20,000 steps) that the lock, taken once the
+    # first chunk is recorded, is held while the others are computed and written
+    steps = "steps=20000" if launcher else "steps=1500"
+    sweep = ("-m", *launcher, "optimizer.lr=0.01,0.02,0.03,0.04,0.05,0.06", steps,
              "artifacts.plots=false", "hydra.launcher.max_rows=2" if launcher else "seed=0")
     store.run("steps=1", "artifacts.plots=false")  # the store exists
     locker = hold_lock(store.folder / "mlflow.db", "multirun/*/*/jobs.jsonl", 2, 25)
@@ -80,7 +83,8 @@ def test_a_lock_held_past_the_retry_budget_is_said_and_resume_completes(store, l
     assert not [r for r in store.runs() if r.info.status == "RUNNING"]
     resumed = store.run(*sweep, "resume=true")
     assert "no complete run" not in resumed.stderr
-    finished = [r for r in children(store.client, "FINISHED") if r.data.params["steps"] == "1500"]
+    finished = [r for r in children(store.client, "FINISHED")
+                if f"steps={r.data.params['steps']}" == steps]
     assert sorted(float(r.data.params["optimizer.lr"]) for r in finished) == [
         0.01, 0.02, 0.03, 0.04, 0.05, 0.06]  # each configuration once
 

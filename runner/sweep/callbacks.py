@@ -221,13 +221,14 @@ def _exit(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def _or_exit(what: str) -> Iterator[None]:
-    """Hydra turns a callback's exception into a warning and goes on: stop with the reason."""
+def _or_exit(what: str, code: int = EXIT_USAGE) -> Iterator[None]:
+    """Hydra turns a callback's exception into a warning and goes on: stop with the reason
+    (exit `code`: 2 before anything ran, 3 for a sweep whose record is incomplete)."""
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - any failure here means the sweep cannot go on
         print(f"error: {what}: {first_line(exc)}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
+        raise SystemExit(code) from None
 
 
 class SweepTracking(Callback):
@@ -254,7 +255,7 @@ class SweepTracking(Callback):
         info = sweep_info()
         if info is None:
             return
-        with _or_exit("the sweep's summary was not recorded"):
+        with _or_exit("the sweep's summary was not recorded (its runs are)", EXIT_INCOMPLETE):
             problems = close_sweep(info, Path(str(config.hydra.sweep.dir)),
                                    config.artifacts.plots)
         if problems:
