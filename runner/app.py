@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from runner import help as help_text
-from runner.config import CONF_DIR, register_schema, unknown_choice
+from runner.config import CONF_DIR, malformed, register_schema, unknown_choice
 from runner.constants import DIVERGED, EXIT_FAILED, EXIT_SIGNAL, EXIT_USAGE
 from runner.errors import Interrupted, RunFailed, TrackingError
 from runner.spec import RunSpec
@@ -30,12 +30,13 @@ register_schema()
 
 
 def sweep_value(result: dict, metric: str) -> dict | float:
-    """What the sweeper gets: the result, or for an optimizing sweeper (any but Hydra's basic
-    one and its kin, e.g. optuna) the `sweep_metric` to minimise: inf if the run diverged or
-    failed."""
-    from runner.sweep.callbacks import is_basic_sweeper
+    """What the sweeper gets: the result (Hydra's basic sweeper and its kin, and this
+    project's Optuna sweeper, which reads its metrics from it), or for another optimizing
+    sweeper the `sweep_metric` to minimise: inf if the run diverged or failed."""
+    from runner.sweep.callbacks import is_basic_sweeper, is_study
 
-    if is_basic_sweeper(HydraConfig.get().get("sweeper", {}).get("_target_")):
+    target = HydraConfig.get().get("sweeper", {}).get("_target_")
+    if is_basic_sweeper(target) or is_study(target):
         return result
     try:
         value = float(result.get(metric))
@@ -60,7 +61,7 @@ def cli() -> None:
         with contextlib.suppress(BrokenPipeError):  # `--help | head`
             print(text, flush=True)
         return
-    if (problem := unknown_choice(argv)) is not None:  # Hydra's own lists every option
+    if (problem := malformed(argv) or unknown_choice(argv)) is not None:  # Hydra's own lists every option
         print(f"error: {problem}", file=sys.stderr)  # and its search path, 25+ lines
         raise SystemExit(EXIT_USAGE)
     try:

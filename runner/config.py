@@ -41,10 +41,36 @@ def options(group: str) -> list[str]:
 SEARCH_PATH_ARGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath")
 
 
+def malformed(argv: list[str]) -> str | None:
+    """What is wrong with an override Hydra's grammar cannot read, in a line; else None."""
+    from hydra.errors import OverrideParseException
+
+    from runner.sweep.hydra_private import parse
+
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            parse([arg])
+        except OverrideParseException as exc:
+            detail = [line for line in str(exc).splitlines() if line.strip() and not
+                      line.startswith(("See ", "Error parsing override"))] or ["malformed"]
+            return f"{arg}: {detail[0]}".replace("while evaluating", "in")
+        except Exception:  # noqa: BLE001 - not the grammar's: Hydra judges it
+            return None
+    return None
+
+
 def unknown_choice(argv: list[str]) -> str | None:
     """What is wrong with a single run's group choice that names no option of conf/
     (`optimizer=adamm`), in a line; None when all are known, or the command adds config
     folders (Hydra judges those), or is a sweep (its launch checks every axis)."""
+    from runner.sweep.study import SAMPLERS
+
+    for arg in argv:  # the Optuna sweeper's samplers, as Hydra's Optuna sweeper names them
+        key, _, value = arg.partition("=")
+        if key == "hydra/sweeper/sampler" and value not in SAMPLERS:
+            return f"Could not find '{key}/{value}': the samplers are {', '.join(SAMPLERS)}"
     if any(a.startswith(SEARCH_PATH_ARGS) or a in ("-m", "--multirun") for a in argv):
         return None
     known = groups()

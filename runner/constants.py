@@ -8,10 +8,11 @@ CONVERGED = "converged"  # ‖∇f‖ < tol
 MAX_STEPS = "max_steps"  # every step taken
 DIVERGED = "diverged"  # non-finite, or |f| above divergence.max_loss
 STALLED = "stalled"  # f did not improve by stall.rtol for stall.steps steps
+PRUNED = "pruned"  # stopped early by an Optuna pruner (hydra/sweeper=optuna)
 FAILED = "failed"  # an error, or a configuration that could not run
 KILLED = "killed"  # interrupted (SIGINT, SIGTERM)
 # outcomes that are results: resume does not run these configurations again
-FINISHED = (CONVERGED, MAX_STEPS, DIVERGED, STALLED)
+FINISHED = (CONVERGED, MAX_STEPS, DIVERGED, STALLED, PRUNED)
 # outcomes without a usable final value
 BAD = (DIVERGED, FAILED)
 
@@ -27,6 +28,8 @@ COMMAND_TAG = "command"  # a sweep's command line, launcher and sweeper choices 
 SWEEP_ID_TAG = "sweep_id"
 ROLE_TAG = "role"  # `sweep` on a sweep's parent run
 SWEEP_ROLE = "sweep"
+TRIAL_TAG = "optuna.trial"  # the Optuna trial a run is, and its study
+STUDY_TAG = "optuna.study"
 BEST_RUN_TAG = "best_run_id"
 PARENT_TAG = "mlflow.parentRunId"
 SOURCE_NAME_TAG = "mlflow.source.name"

@@ -9,7 +9,7 @@ from pathlib import Path
 from runner.artifacts import run_files
 from runner.build import Setup, build
 from runner.console import Progress
-from runner.constants import ERROR_TAG, FAILED, KILLED, STATUS_TAG, SWEEP_ID_TAG
+from runner.constants import ERROR_TAG, FAILED, KILLED, STATUS_TAG, STUDY_TAG, SWEEP_ID_TAG
 from runner.errors import (
     Interrupted,
     RunFailed,
@@ -20,6 +20,7 @@ from runner.errors import (
 from runner.loop import Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Outcome, Record
 from runner.spec import RunSpec
+from runner.sweep.study import row_pruner
 from runner.tracking import client as mlflow_client
 from runner.tracking import datasets, resume
 from runner.tracking.runs import Context, log_inputs, log_record, run_tags
@@ -33,6 +34,8 @@ def context(spec: RunSpec, sweep: Mapping | None, cwd: str | Path,
     if sweep is not None:
         uri, experiment, parent = sweep["uri"], sweep["experiment_id"], sweep["parent_run_id"]
         tags = {SWEEP_ID_TAG: sweep["sweep_id"]}
+        if sweep.get("optuna"):
+            tags[STUDY_TAG] = sweep["optuna"]["study"]
     else:
         uri = mlflow_client.resolve_uri(settings["uri"], cwd)
         experiment, parent, tags = mlflow_client.open_experiment(uri, settings["experiment"]), None, {}
@@ -88,7 +91,8 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None) -> Outcome:
                          steps=spec.steps, tol=spec.tol, max_loss=spec.max_loss,
                          stall=spec.stall(setup.optimizer.stall_steps), trace=trace,
                          check=setup.check, sampling=setup.draws([spec.seed]),
-                         evaluate_every=spec.eval_every, progress=bar.update)
+                         evaluate_every=spec.eval_every, progress=bar.update,
+                         prune=row_pruner([spec.trial]) if ctx.in_sweep else None)
         except BaseException as exc:  # keep what was recorded, then let the run end
             killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
             with deferred_interrupts():

@@ -7,6 +7,7 @@ many configurations as rows. A row that converges or diverges freezes while the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from torch import Tensor
 from objectives import GradientMethod, Objective
 from objectives.sampling import Draws
 from optimizers.base import Optimizer, Rate, select
-from runner.constants import CONVERGED, DIVERGED, MAX_STEPS, STALLED
+from runner.constants import CONVERGED, DIVERGED, MAX_STEPS, PRUNED, STALLED
 
 # Below this many numbers per batch, torch's intra-op threads cost more than they save: on 2
 # loaded cores a (1000, 2) batch ran 18x slower with 2 threads than with 1.
@@ -228,8 +229,10 @@ def optimize(objective: Objective, gradient: GradientMethod, optimizer: Optimize
     its noisy version (the recorded ‖∇f‖ is the sample's, before noise); `evaluate_every=k`
     records a data objective's `evaluate` (train and test loss, ...) every k steps and at
     each row's final point (None: once an epoch of minibatches, else every 10 steps).
+    `prune` (an Optuna study's RowPruner) hears f every `prune.every` steps (0 < t < steps)
+    and names the rows to stop as `pruned`.
     Options: steps, tol, max_loss, stall, trace (else one is made, keeping x if
-    keep_points), check, sampling, evaluate_every, progress, progress_every.
+    keep_points), check, sampling, evaluate_every, prune, progress, progress_every.
     """
     with threads_for(x0.numel()):
         return _optimize(objective, gradient, optimizer, x0, **options)
@@ -250,6 +253,7 @@ def _optimize(
     check: tuple[int, GradientMethod] | None = None,
     sampling: Draws | None = None,
     evaluate_every: int | None = 0,
+    prune: Callable[[int, Tensor, Tensor], list[bool]] | None = None,
     progress: Callable[[int], None] | None = None,
     progress_every: int = 256,
 ) -> Trace:
@@ -298,13 +302,20 @@ def _optimize(
             best = torch.where(improved, value, best)
             since = torch.where(improved, 0, since + 1)
             ended = ended | (since >= stall_steps)
+        pruned = None
+        if prune is not None and 0 < t < steps and t % prune.every == 0:
+            pruned = torch.tensor(prune(t, value, active), device=x.device) & ~ended
+            ended = ended | pruned
         if n_active < batch:
             ended = ended & active
         if ended.any().item():
             # a row that stands still where ∇f = 0 exactly has converged, whatever tol
             converged = ended & ~diverged & ((grad_norm < tol) | (grad_norm == 0))
-            x = _stop_rows(trace, t, diverged & active, converged, ended & ~diverged & ~converged,
-                           x, x_prev, value)
+            stopped = {CONVERGED: converged, STALLED: ended & ~diverged & ~converged}
+            if pruned is not None:
+                stopped = {CONVERGED: converged & ~pruned, STALLED: stopped[STALLED] & ~pruned,
+                           PRUNED: pruned & active}
+            x = _stop_rows(trace, t, diverged & active, stopped, x, x_prev, value)
             active = active & ~ended
             n_active = int(active.sum())
             if n_active == 0:
@@ -350,11 +361,11 @@ def _counted(sampled: list, gradient: GradientMethod,
     return closure
 
 
-def _stop_rows(trace: Trace, t: int, diverged: Tensor, converged: Tensor, stalled: Tensor,
-               x: Tensor, x_prev: Tensor, value: Tensor) -> Tensor:
-    """Mark stopping rows and keep their ends; return x with each diverged row back at its
-    last finite point."""
-    for status, rows in ((CONVERGED, converged), (STALLED, stalled)):
+def _stop_rows(trace: Trace, t: int, diverged: Tensor, stopped: dict[str, Tensor], x: Tensor,
+               x_prev: Tensor, value: Tensor) -> Tensor:
+    """Mark stopping rows (diverged, and the others by status) and keep their ends; return
+    x with each diverged row back at its last finite point."""
+    for status, rows in stopped.items():
         for row in rows.nonzero().flatten().tolist():
             trace.status[row] = status
             trace.last[row] = trace.final[row] = t
@@ -365,5 +376,6 @@ def _stop_rows(trace: Trace, t: int, diverged: Tensor, converged: Tensor, stalle
         trace.status[row] = DIVERGED
         trace.last[row] = t
         trace.final[row] = t - 1 if bool(restore[row]) and t > 0 else t
-    trace.end_rows(diverged | converged | stalled, restore if t > 0 else None)
+    trace.end_rows(functools.reduce(torch.logical_or, stopped.values(), diverged),
+                   restore if t > 0 else None)
     return x

@@ -48,6 +48,7 @@ class Tracking:
     experiment: str = MISSING
     max_points: Optional[int] = MISSING
     sweep_points: int = MISSING
+    trial: Optional[int] = MISSING
 
 
 @dataclass

@@ -21,6 +21,7 @@ from runner.constants import (
     GROUPS,
     OVERRIDES_TAG,
     SOURCE_NAME_TAG,
+    TRIAL_TAG,
     UNHASHED,
 )
 
@@ -92,8 +93,11 @@ class RunSpec:
     @cached_property
     def tags(self) -> dict[str, str]:
         """The tags that follow from the configuration (a launcher adds where it logs)."""
-        return {CONFIG_HASH_TAG: self.hash, SOURCE_NAME_TAG: "runner", **self.choices,
+        tags = {CONFIG_HASH_TAG: self.hash, SOURCE_NAME_TAG: "runner", **self.choices,
                 OVERRIDES_TAG: " ".join(self.overrides)}
+        if self.trial is not None:
+            tags[TRIAL_TAG] = str(self.trial)
+        return tags
 
     # ---- what is recorded
     @cached_property
@@ -167,6 +171,11 @@ class RunSpec:
     @property
     def eval_every(self) -> int | None:
         return self.config.get("eval_every")
+
+    @property
+    def trial(self) -> int | None:
+        """The Optuna trial this run is (hydra/sweeper=optuna), else None."""
+        return (self.config.get("tracking") or {}).get("trial")
 
     @property
     def resume(self) -> bool:

@@ -31,6 +31,7 @@ from runner.job import execute
 from runner.loop import Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Outcome
 from runner.spec import RunSpec
+from runner.sweep.study import row_pruner
 from runner.tracking import resume
 from runner.tracking.client import store_error
 from runner.tracking.pipeline import Job, OnDone, RowWriter
@@ -215,4 +216,5 @@ def step_batch(shared: Setup, specs: Sequence[RunSpec], x0: torch.Tensor, trace:
     return optimize(shared.objective, shared.gradient, optimizer, x0, steps=spec.steps,
                     tol=spec.tol, max_loss=spec.max_loss, stall=spec.stall(optimizer.stall_steps),
                     check=shared.check, sampling=shared.draws([s.seed for s in specs]),
-                    evaluate_every=spec.eval_every, trace=trace)
+                    evaluate_every=spec.eval_every, trace=trace,
+                    prune=row_pruner([s.trial for s in specs]))

@@ -50,6 +50,11 @@ def is_basic_sweeper(target: str | None) -> bool:
         f"{k.__module__}.{k.__qualname__}" for k in get_class(target).__mro__}
 
 
+def is_study(target: str | None) -> bool:
+    """This project's Optuna sweeper (hydra/sweeper=optuna)."""
+    return str(target).endswith("gradlab_optuna.optuna_sweeper.OptunaSweeper")
+
+
 def sweep_info() -> dict[str, str] | None:
     text = os.environ.get(SWEEP_ENV)
     return json.loads(text) if text else None
@@ -67,11 +72,12 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
     client = mlflow_client.client_for(uri)
     experiment = mlflow_client.experiment_id(client, cfg.tracking.experiment)
     command = " ".join(overrides)
-    if cfg.resume:
+    hydra_cfg = cfg.get("hydra") or {}
+    sweeper = hydra_cfg.get("sweeper") or {}
+    if cfg.resume or is_study(sweeper.get("_target_")):  # a study always resumes
         close_stale_parents(client, experiment, command)
     sweep_id = uuid.uuid4().hex[:8]
-    axes = swept(overrides)
-    hydra_cfg = cfg.get("hydra") or {}
+    axes = [*swept(overrides), *(f"{k}={v}" for k, v in (sweeper.get("params") or {}).items())]
     tags = {SWEEP_ID_TAG: sweep_id, ROLE_TAG: SWEEP_ROLE, OVERRIDES_TAG: command,
             COMMAND_TAG: shlex.join(["python", "-m", "runner", "-m", *[
                 o for o in hydra_overrides if not o.startswith("hydra.mode=")], *overrides]),
@@ -82,7 +88,8 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
         experiment, run_name=" ".join(["sweep", *axes]) if axes else f"sweep-{sweep_id}",
         tags=tags).info.run_id
     info = {"uri": uri, "experiment_id": experiment, "parent_run_id": parent, "sweep_id": sweep_id,
-            "jobs": hydra_private.count_jobs(overrides), "ledger": None}
+            "jobs": hydra_private.count_jobs(overrides) if is_basic_sweeper(
+                sweeper.get("_target_")) else None, "ledger": None}
     if sweep_dir is not None:
         Path(sweep_dir).mkdir(parents=True, exist_ok=True)
         info["ledger"] = ledger.path_in(sweep_dir)
@@ -159,24 +166,29 @@ def _draw_best(client, run_id: str) -> None:
 
 
 def close_stale_parents(client, experiment: str, overrides: str) -> None:
-    """A resumed sweep ends the parent runs that a killed run of it left RUNNING."""
+    """A resumed sweep ends the parent runs that a killed run of it left RUNNING, and
+    their children left RUNNING too."""
     from runner.spec import deciding
+    from runner.sweep import summary
 
     key = deciding(overrides)
     stale = mlflow_client.search_all(
         client, experiment, f"tags.{ROLE_TAG} = '{SWEEP_ROLE}' and attributes.status = 'RUNNING'")
     for run in stale:
         if deciding(run.data.tags.get(OVERRIDES_TAG, "")) == key:
+            children = summary.children(client, experiment, run.info.run_id)
+            mlflow_client.end_as_killed(client, [r for r in children
+                                                 if r.info.status == "RUNNING"])
             client.set_terminated(run.info.run_id, "KILLED")
 
 
 def check_sweeper(config: DictConfig) -> None:
-    """Reject sweeper options that cannot work with these pins, before any run exists."""
-    if config.hydra.sweeper.get("storage") is not None:
-        raise ValueError(
-            "hydra.sweeper.storage is not supported: optuna 2.10 cannot use a database with "
-            "SQLAlchemy 2 (which MLflow needs). Leave it null: the study lives in memory and "
-            "every trial is an MLflow run under the sweep's parent run.")
+    """An Optuna study's settings (sampler, directions, search space, storage), judged
+    before any study or run exists."""
+    if is_study(config.hydra.sweeper.get("_target_")):
+        from runner.sweep.study import validate
+
+        validate(config)
 
 
 # launchers that hand jobs to a program which must be on PATH
