@@ -126,6 +126,8 @@ class RunSpec:
         rest = dict(self.config)
         rest.pop("seed", None)
         rest["objective"] = {k: v for k, v in rest["objective"].items() if k != "x0"}
+        # each row logs as its own run: the Optuna trial it is may differ within a batch
+        rest["tracking"] = {k: v for k, v in (rest.get("tracking") or {}).items() if k != "trial"}
         values: dict[str, object] = {"seed": self.config["seed"],
                                      "objective.x0": self.config["objective"].get("x0")}
         for group in HYPER_GROUPS:
@@ -138,7 +140,7 @@ class RunSpec:
     def signature(self) -> str:
         """What must be equal for configurations to share a batch: all but the batchable
         values (`seed`, `objective.x0`, numeric optimizer hyperparameters and float
-        schedule parameters)."""
+        schedule parameters) and the Optuna trial a run is (`tracking.trial`)."""
         return self._split[0]
 
     @property

@@ -178,9 +178,13 @@ def test_pruned_rows_of_a_vectorized_generation_stop_and_the_rest_run_on(store):
     statuses = Counter(r.data.tags["status"] for r in runs)
     assert statuses["pruned"] > 0 and statuses["max_steps"] > 0
     for run in runs:
-        assert run.data.metrics["steps"] == (400 if run.data.tags["status"] == "max_steps"
-                                             else run.data.metrics["steps"])
+        assert (run.data.metrics["steps"] == 400) == (run.data.tags["status"] == "max_steps")
     assert_each_trial_once(store, study_of(store), 30)
+    # the sweep's report adds the optimization history and the parameters' importances
+    (report,) = store.folder.glob("multirun/*/*/report")
+    page = (report / "report.html").read_text()
+    assert "Optimization history" in page and "Parameter importances" in page
+    assert (report / "history.png").stat().st_size and (report / "importance.png").stat().st_size
 
 
 @pytest.mark.parametrize("args, message", [

@@ -39,6 +39,7 @@ class VectorizedLauncher(Launcher):
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
+        self.composer = None  # made at the first launch, kept for the next ones
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -47,6 +48,7 @@ class VectorizedLauncher(Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from runner.constants import EXIT_SIGNAL
         from runner.errors import Interrupted
+        from runner.sweep.composer import Composer
         from runner.sweep.vectorized import launch
 
         setup_globals()
@@ -65,8 +67,10 @@ class VectorizedLauncher(Launcher):
                 callbacks.on_job_start(config=self.config, task_function=self.task_function)
                 callbacks.on_job_end(config=self.config, job_return=returns[i])
 
+        if self.composer is None:
+            self.composer = Composer(self.hydra_context, self.config)
         try:
-            launch(self.hydra_context, self.config, job_overrides, max_rows=self.max_rows,
+            launch(self.composer, job_overrides, max_rows=self.max_rows,
                    memory_mb=self.memory_mb, on_done=on_done)
         except Interrupted as exc:
             print(f"interrupted ({exc}): the runs being computed were recorded as KILLED",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from runner.constants import PARENT_TAG
 from runner.headless import pyplot
-from runner.report import frames
+from runner.report import frames, search
 from runner.report.curves import convergence
 from runner.report.data import RunData, children_filter, run_data
 from runner.report.groups import Group, group_keys, make_groups
@@ -73,6 +73,7 @@ class Report:
     files: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     sweeps: list[Sweep] = field(default_factory=list)
+    search: dict[str, object] = field(default_factory=dict)  # an Optuna study's figures
 
 
 def build(client, experiment_id: str, parent_run_id: str | Sequence[str] | None,
@@ -111,6 +112,7 @@ def build(client, experiment_id: str, parent_run_id: str | Sequence[str] | None,
         report.stability = stability(runs, x, y)
     if objectives:
         report.profile = profile(runs, options.tau)
+    report.search = search.figures(runs, sweeps)
     clock.lap("figures")
     base = ui_base(ui or getattr(client, "tracking_uri", None))
     report.files = write(report, out, title or "gradlab report", _meta(runs), base,
@@ -136,7 +138,7 @@ def write(report: Report, out: Path, title: str, meta: str, ui: str | None = Non
     out.mkdir(parents=True, exist_ok=True)
     figures = {"convergence": report.convergence,
                "stability": report.stability and report.stability.figure,
-               "profile": report.profile and report.profile.figure}
+               "profile": report.profile and report.profile.figure, **report.search}
     pngs = {name: _png(fig) for name, fig in figures.items() if fig is not None}
     files = []
     for name, png in pngs.items():
@@ -153,8 +155,10 @@ def write(report: Report, out: Path, title: str, meta: str, ui: str | None = Non
         links = {"run_id": {r.run_id: run_url(ui, r.experiment_id, r.run_id)
                             for r in report.runs}}
     titles = {"convergence": "Convergence", "stability": "Stability map",
-              "profile": "Performance profile"}
-    sections = [Section(n, titles[n], HELP[n], [(titles[n], png)]) for n, png in pngs.items()]
+              "profile": "Performance profile", "history": "Optimization history",
+              "importance": "Parameter importances"}
+    helps = {**HELP, **search.HELP}
+    sections = [Section(n, titles[n], helps[n], [(titles[n], png)]) for n, png in pngs.items()]
     sections.append(Section("best", "Best configuration per group", HELP["best"], [],
                             report.rows, links))
     commands = [Command(s.name, s.command, ui and run_url(ui, s.experiment_id, s.run_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from runner.constants import COMMAND_TAG, OVERRIDES_TAG
 from runner.tracking.client import StoreError
@@ -18,6 +18,7 @@ class Sweep:
     experiment_id: str
     overrides: str  # the parent's `overrides` tag: the overrides joined with spaces
     recorded: str = ""  # the parent's `command` tag: the whole command line, where recorded
+    params: dict[str, str] = field(default_factory=dict)  # the parent's (an Optuna study's)
 
     @property
     def command(self) -> str:
@@ -49,5 +50,5 @@ def read_sweeps(client, parent_run_ids: list[str]) -> list[Sweep]:
             continue
         found.append(Sweep(run_id, run.info.run_name or run_id[:8], run.info.experiment_id,
                            run.data.tags.get(OVERRIDES_TAG, ""),
-                           run.data.tags.get(COMMAND_TAG, "")))
+                           run.data.tags.get(COMMAND_TAG, ""), dict(run.data.params)))
     return found

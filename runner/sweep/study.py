@@ -188,7 +188,8 @@ def storage_url(configured: str | None, tracking_uri: str, launch_dir: str | Pat
     """Where the study lives: the configured URL or journal file, else a JournalStorage file
     beside the tracking store (its SQLite file's folder; the launch folder for a server)."""
     if configured:
-        return str(configured)
+        url = str(configured)
+        return url if "://" in url or url == MEMORY else str(Path(launch_dir, url).resolve())
     if tracking_uri.startswith("sqlite:///"):
         folder = Path(tracking_uri.removeprefix("sqlite:///")).parent
     elif tracking_uri.startswith("file:") or "://" not in tracking_uri:

@@ -9,9 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hydra.types import HydraContext
-from omegaconf import DictConfig
-
 from runner.job import context
 from runner.results import Outcome
 from runner.spec import RunSpec
@@ -22,10 +19,9 @@ from runner.sweep.composer import Composer
 from runner.tracking.pipeline import Job
 
 
-def compose_jobs(hydra_context: HydraContext, config: DictConfig,
-                 job_overrides: Sequence[Sequence[str]]) -> list[Job]:
+def compose_jobs(composer: Composer, job_overrides: Sequence[Sequence[str]]) -> list[Job]:
     """Each job's spec, and where it logs (the sweep's parent, made by SweepTracking)."""
-    composer, sweep, jobs = Composer(hydra_context, config), sweep_info(), []
+    sweep, jobs = sweep_info(), []
     for overrides in job_overrides:
         task, choices = composer.compose(list(overrides))
         spec = RunSpec.from_config(task, choices, overrides)
@@ -33,11 +29,13 @@ def compose_jobs(hydra_context: HydraContext, config: DictConfig,
     return jobs
 
 
-def launch(hydra_context: HydraContext, config: DictConfig,
-           job_overrides: Sequence[Sequence[str]], *, max_rows: int, memory_mb: float,
+def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_rows: int,
+           memory_mb: float,
            on_done: Callable[[Sequence[int], Sequence[Outcome]], None]) -> list[Outcome]:
-    """Run the jobs batched; `on_done` hears of each run as it is recorded."""
-    jobs, info, reported = compose_jobs(hydra_context, config, job_overrides), sweep_info(), set()
+    """Run the jobs batched; `on_done` hears of each run as it is recorded. The composer
+    (one a sweep, kept across launches: an Optuna study launches a generation at a time)
+    composes each combination of group choices once."""
+    jobs, info, reported = compose_jobs(composer, job_overrides), sweep_info(), set()
 
     def noted(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:
         for i, outcome in zip(indices, outcomes):

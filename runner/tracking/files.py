@@ -9,6 +9,7 @@ so a helper starts in a fraction of a second.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import threading
@@ -98,7 +99,21 @@ def _exit_with(parent: int) -> None:
 
 
 class Writers:
-    """Helper processes writing runs' folders (texts and tables; plots stay in-process)."""
+    """Helper processes writing runs' folders (texts and tables; plots stay in-process).
+    Starting them costs about half a second (a Python and numpy each), so a process keeps
+    one pool (`shared`) for all its launches: an Optuna study launches a generation at a
+    time."""
+
+    _shared: Writers | None = None
+
+    @classmethod
+    def shared(cls) -> Writers:
+        """The process's pool, started at the first call and shut down at exit (after the
+        writes under way, which the runs that record them wait for anyway)."""
+        if cls._shared is None:
+            cls._shared = cls()
+            atexit.register(cls._shared.close)
+        return cls._shared
 
     def __init__(self, processes: int = 2) -> None:
         self.processes = processes

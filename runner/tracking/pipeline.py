@@ -38,7 +38,7 @@ class RowWriter:
 
     def __init__(self, on_done: OnDone | None = None) -> None:
         self.on_done = on_done
-        self.files = Writers()
+        self.files = Writers.shared()
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="mlflow-writer")
         self.preparer = ThreadPoolExecutor(1, thread_name_prefix="mlflow-rows")
         self.chunks: deque[list[Future]] = deque()  # the writes of chunks not yet logged
@@ -49,8 +49,7 @@ class RowWriter:
     def __exit__(self, *exc) -> None:
         """Wait for every write: nothing is lost."""
         self.preparer.shutdown(wait=True)
-        self.writer.shutdown(wait=True)
-        self.files.close()
+        self.writer.shutdown(wait=True)  # each write waits for its files
 
     def wait_for_room(self) -> None:
         """Before a chunk is computed: wait until at most one earlier chunk is still being
