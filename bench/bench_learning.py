@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from bench.common import write_table  # noqa: E402
+from bench.common import run_runner, write_table  # noqa: E402
 
 LRS = [0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2]
 LAUNCHERS = {"basic": [], "vectorized": ["hydra/launcher=vectorized"]}
@@ -38,15 +37,7 @@ def sweep_args(seeds: int) -> list[str]:
 
 def run(folder: Path, args: list[str]) -> tuple[float, float]:
     """Seconds and peak MiB of `python -m runner args` in a fresh folder."""
-    folder.mkdir(parents=True)
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", PEAK, sys.executable, "-m", "runner", *args,
-                           f"tracking.uri=sqlite:///{folder / 'mlflow.db'}"], cwd=folder,
-                          capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{args} failed:\n{proc.stderr[-3000:]}")
+    seconds, proc = run_runner(folder, args, wrapper=[sys.executable, "-c", PEAK])
     return seconds, int(proc.stderr.strip().splitlines()[-1]) / 1024
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from bench.common import write_table  # noqa: E402
+from bench.common import run_runner, write_table  # noqa: E402
 
 LAUNCHERS = {"basic, one trial at a time": ["hydra.sweeper.n_jobs=1"],
              "vectorized, generations of 20": ["hydra/launcher=vectorized",
@@ -38,15 +37,7 @@ def search_args(trials: int) -> list[str]:
 
 def run(folder: Path, args: list[str]) -> tuple[float, str]:
     """Seconds of `python -m runner args` in a fresh folder, and the best value it found."""
-    folder.mkdir(parents=True)
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "runner", *args,
-                           f"tracking.uri=sqlite:///{folder / 'mlflow.db'}"], cwd=folder,
-                          capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{args} failed:\n{proc.stderr[-3000:]}")
+    seconds, proc = run_runner(folder, args)
     best = re.search(r"^best trial \d+: (\S+)", proc.stdout, re.M)
     return seconds, best.group(1) if best else "?"
 

@@ -5,11 +5,30 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parent.parent
+
+
+def run_runner(folder: Path, args: Sequence[str],
+               wrapper: Sequence[str] = ()) -> tuple[float, subprocess.CompletedProcess]:
+    """Seconds and the finished process of `python -m runner args` in a fresh folder, with
+    its own SQLite store (`wrapper`: a command to run it under); stops on a failure."""
+    folder.mkdir(parents=True)
+    start = time.perf_counter()
+    proc = subprocess.run([*wrapper, sys.executable, "-m", "runner", *args,
+                           f"tracking.uri=sqlite:///{folder / 'mlflow.db'}"], cwd=folder,
+                          capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{list(args)} failed:\n{proc.stderr[-3000:]}")
+    return seconds, proc
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ from runner.constants import (
     TRIAL_TAG,
 )
 from runner.errors import ConfigError
+from runner.sweep.optuna_private import trial_of
 
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler",
             "qmc": "QMCSampler", "grid": "GridSampler", "gp": "GPSampler",
@@ -309,9 +310,7 @@ class RowPruner:
         self.every = int(plan["prune_every"])
         study = optuna.load_study(study_name=plan["study"],
                                   storage=open_storage(plan["storage"], ""), pruner=pruner)
-        self.trials = [None if n is None else optuna.trial.Trial(
-            study, study._storage.get_trial_id_from_study_id_trial_number(study._study_id, n))
-            for n in trials]
+        self.trials = [None if n is None else trial_of(study, n) for n in trials]
 
     def __call__(self, t: int, value, active) -> list[bool]:
         prune = []
