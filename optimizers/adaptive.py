@@ -1,16 +1,18 @@
-"""Adam's relatives in torch.optim: Adamax, NAdam and RAdam, as pure batchable rules that
-follow torch's single-tensor implementations (their trajectories agree to 1e-12 over 200
-steps: tests/test_optimizers.py)."""
+"""Adam's relatives as pure batchable rules: Adamax, NAdam and RAdam following torch.optim's
+single-tensor implementations (their trajectories agree to 1e-12 over 200 steps), and
+AdaBelief, ADOPT and AdEMAMix as their papers state them (against NumPy statements of the
+papers' algorithms to 1e-10): tests/test_optimizers.py."""
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from optimizers.adam import _beta_power, decayed, moments
-from optimizers.base import Hyper, Optimizer, Schedule, check_hyper, is_zero
+from optimizers.base import Hyper, Optimizer, Schedule, check_count, check_hyper, is_zero
 from optimizers.schedules import constant, rate
 
 
@@ -181,3 +183,157 @@ def _per_row_pow(base: float, step: int, scale: Hyper) -> Hyper:
         return base ** (step * scale)
     values = [base ** (step * s) for s in scale.flatten().tolist()]
     return torch.tensor(values, dtype=scale.dtype, device=scale.device).reshape(scale.shape)
+
+
+class BeliefState(NamedTuple):
+    step: int
+    exp_avg: Tensor
+    exp_var: Tensor
+    b1_power: Hyper = 1.0
+    b2_power: Hyper = 1.0
+
+
+def adabelief(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
+              schedule: Schedule | None = None) -> Optimizer:
+    """AdaBelief, Adam with the step scaled by the belief in the gradient: the variance of g
+    around its moving average, not g² (Zhuang et al., "AdaBelief optimizer: adapting
+    stepsizes by the belief in observed gradients", NeurIPS 2020, Algorithm 2):
+
+        m ← β₁m + (1 − β₁)g,   s ← β₂s + (1 − β₂)(g − m)² + ε
+        x ← x − η_t (m / (1 − β₁ᵗ)) / (√(s / (1 − β₂ᵗ)) + ε)
+
+    with decoupled weight decay (x ← (1 − η_t λ)x first), as the paper's code.
+    """
+    _check_adam_like(lr, b1, b2, eps, weight_decay)
+    schedule = schedule or constant()
+    decay = not is_zero(weight_decay)
+
+    def init(params: Tensor) -> BeliefState:
+        zeros = torch.zeros_like(params)
+        return BeliefState(0, zeros, zeros)
+
+    def update(grad: Tensor, state: BeliefState, params: Tensor, closure=None):
+        step, lr_t = state.step + 1, schedule(lr, state.step)
+        g, params = decayed(grad, params, lr_t, weight_decay, decay=decay, decoupled=True,
+                            maximize=False)
+        exp_avg = torch.lerp(state.exp_avg, g, 1 - b1)
+        exp_var = state.exp_var * b2 + (1 - b2) * (g - exp_avg) ** 2 + eps
+        b1_power = _beta_power(b1, step, state.b1_power)
+        b2_power = _beta_power(b2, step, state.b2_power)
+        denom = (exp_var / (1 - b2_power)).sqrt() + eps
+        new = params - (lr_t / (1 - b1_power)) * exp_avg / denom
+        return new, BeliefState(step, exp_avg, exp_var, b1_power, b2_power)
+
+    hyper = dict(lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+    return Optimizer("adabelief", init, update, hyper, rate=rate(lr, schedule))
+
+
+class AdoptState(NamedTuple):
+    step: int
+    exp_avg: Tensor
+    exp_avg_sq: Tensor
+
+
+def adopt(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
+          schedule: Schedule | None = None) -> Optimizer:
+    """ADOPT, Adam with the current gradient left out of its own normalisation and
+    momentum taken after it, which converges with any β₂ (Taniguchi et al., "ADOPT:
+    modified Adam can converge with any β₂ with the optimal rate", NeurIPS 2024,
+    Algorithm 1, without the clipping of its later variant):
+
+        t = 0:   v ← g²                              (x does not move)
+        t ≥ 1:   m ← β₁m + (1 − β₁) g / max(√v, ε)
+                 x ← x − η_t m
+                 v ← β₂v + (1 − β₂)g²
+
+    with decoupled weight decay (x ← (1 − η_t λ)x), as the paper's code.
+    """
+    _check_adam_like(lr, b1, b2, eps, weight_decay)
+    schedule = schedule or constant()
+    decay = not is_zero(weight_decay)
+
+    def init(params: Tensor) -> AdoptState:
+        zeros = torch.zeros_like(params)
+        return AdoptState(0, zeros, zeros)
+
+    def update(grad: Tensor, state: AdoptState, params: Tensor, closure=None):
+        if state.step == 0:
+            return params, AdoptState(1, state.exp_avg, grad * grad)
+        lr_t = schedule(lr, state.step - 1)
+        g, params = decayed(grad, params, lr_t, weight_decay, decay=decay, decoupled=True,
+                            maximize=False)
+        floor = torch.as_tensor(eps, dtype=g.dtype, device=g.device)
+        normed = g / torch.maximum(state.exp_avg_sq.sqrt(), floor)
+        exp_avg = torch.lerp(state.exp_avg, normed, 1 - b1)
+        new = params - lr_t * exp_avg
+        exp_avg_sq = torch.lerp(state.exp_avg_sq, g * g, 1 - b2)
+        return new, AdoptState(state.step + 1, exp_avg, exp_avg_sq)
+
+    hyper = dict(lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+    return Optimizer("adopt", init, update, hyper, rate=rate(lr, schedule))
+
+
+class AdemamixState(NamedTuple):
+    step: int
+    exp_avg: Tensor
+    exp_avg_slow: Tensor
+    exp_avg_sq: Tensor
+    b1_power: Hyper = 1.0
+    b2_power: Hyper = 1.0
+
+
+def ademamix(lr: Hyper, *, b1: Hyper, b2: Hyper, b3: Hyper, alpha: Hyper, eps: Hyper,
+             weight_decay: Hyper, warmup: int | None = None,
+             schedule: Schedule | None = None) -> Optimizer:
+    """AdEMAMix, Adam with a second, slow momentum mixed in (Pagliardini et al., "The
+    AdEMAMix optimizer: better, faster, older", ICLR 2025, Algorithm 1):
+
+        m₁ ← β₁m₁ + (1 − β₁)g,   m₂ ← β₃m₂ + (1 − β₃)g,   ν ← β₂ν + (1 − β₂)g²
+        x ← x − η_t((m₁/(1 − β₁ᵗ) + α m₂) / (√(ν/(1 − β₂ᵗ)) + ε) + λx)
+
+    With `warmup` = T (the paper's T_{α,β₃}), α and β₃ rise over T steps as its schedulers:
+    α_t = min(tα/T, α), β₃_t = min(exp(ln β₁ ln β₃ / ((1 − t/T) ln β₃ + (t/T) ln β₁)), β₃).
+    """
+    _check_adam_like(lr, b1, b2, eps, weight_decay)
+    check_hyper("b3", b3, high=1.0, open_high=True)
+    check_hyper("alpha", alpha)
+    if warmup is not None:
+        check_count("warmup", warmup)
+    schedule = schedule or constant()
+
+    def slow(step: int) -> tuple[Hyper, Hyper]:
+        """α and β₃ at this step (their warm-up)."""
+        if warmup is None or step >= warmup:
+            return alpha, b3
+        frac = step / warmup
+        ln1, ln3 = math.log(b1), _log(b3)
+        b3_t = _exp(ln1 * ln3 / ((1 - frac) * ln3 + frac * ln1))
+        return alpha * frac, torch.minimum(b3_t, b3) if isinstance(b3_t, Tensor) else min(b3_t, b3)
+
+    def init(params: Tensor) -> AdemamixState:
+        zeros = torch.zeros_like(params)
+        return AdemamixState(0, zeros, zeros, zeros)
+
+    def update(grad: Tensor, state: AdemamixState, params: Tensor, closure=None):
+        step, lr_t = state.step + 1, schedule(lr, state.step)
+        alpha_t, b3_t = slow(step)
+        exp_avg, exp_avg_sq = moments(state.exp_avg, state.exp_avg_sq, grad, b1, b2)
+        exp_avg_slow = torch.lerp(state.exp_avg_slow, grad, 1 - b3_t)
+        b1_power = _beta_power(b1, step, state.b1_power)
+        b2_power = _beta_power(b2, step, state.b2_power)
+        denom = (exp_avg_sq / (1 - b2_power)).sqrt() + eps
+        direction = (exp_avg / (1 - b1_power) + alpha_t * exp_avg_slow) / denom
+        new = params - lr_t * (direction + weight_decay * params)
+        return new, AdemamixState(step, exp_avg, exp_avg_slow, exp_avg_sq, b1_power, b2_power)
+
+    hyper = dict(lr=lr, b1=b1, b2=b2, b3=b3, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                 warmup=warmup)
+    return Optimizer("ademamix", init, update, hyper, rate=rate(lr, schedule))
+
+
+def _log(value: Hyper) -> Hyper:
+    return torch.log(value) if isinstance(value, Tensor) else math.log(value)
+
+
+def _exp(value: Hyper) -> Hyper:
+    return torch.exp(value) if isinstance(value, Tensor) else math.exp(value)

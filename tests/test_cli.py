@@ -196,8 +196,9 @@ def test_tab_completion_of_the_gradlab_command(tmp_path):
     env = {**os.environ, "COMP_LINE": "gradlab optimizer=ad"}
     proc = subprocess.run([gradlab, "-sc", "query=bash"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
-    assert proc.stdout.split() == ["optimizer=adagrad", "optimizer=adam", "optimizer=adamax",
-                                   "optimizer=adamw"]
+    assert proc.stdout.split() == ["optimizer=adabelief", "optimizer=adagrad", "optimizer=adam",
+                                   "optimizer=adamax", "optimizer=adamw", "optimizer=ademamix",
+                                   "optimizer=adopt"]
 
 
 @pytest.mark.parametrize("args, says", [

@@ -197,11 +197,67 @@ def numpy_signsgd(grad, x, steps, lr, momentum=0.0, weight_decay=0.0):
     return np.stack(path)
 
 
+def numpy_adabelief(grad, x, steps, lr, b1=0.9, b2=0.999, eps=1e-16, weight_decay=0.0):
+    """Zhuang et al. 2020, Algorithm 2 (decoupled weight decay as their code), in NumPy."""
+    m, s, path = np.zeros_like(x), np.zeros_like(x), [x]
+    for t in range(1, steps + 1):
+        g = grad(x)
+        x = x * (1 - lr * weight_decay)
+        m = b1 * m + (1 - b1) * g
+        s = b2 * s + (1 - b2) * (g - m) ** 2 + eps
+        m_hat, s_hat = m / (1 - b1**t), s / (1 - b2**t)
+        x = x - lr * m_hat / (np.sqrt(s_hat) + eps)
+        path.append(x)
+    return np.stack(path)
+
+
+def numpy_adopt(grad, x, steps, lr, b1=0.9, b2=0.9999, eps=1e-6, weight_decay=0.0):
+    """Taniguchi et al. 2024, Algorithm 1: v₀ = g₀², then m, x, v (x stays at step 0)."""
+    m, path = np.zeros_like(x), [x]
+    v = grad(x) ** 2
+    path.append(x)
+    for _ in range(1, steps):
+        g = grad(x)
+        x = x * (1 - lr * weight_decay)
+        m = b1 * m + (1 - b1) * g / np.maximum(np.sqrt(v), eps)
+        x = x - lr * m
+        v = b2 * v + (1 - b2) * g * g
+        path.append(x)
+    return np.stack(path)
+
+
+def numpy_ademamix(grad, x, steps, lr, b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, eps=1e-8,
+                   weight_decay=0.0, warmup=None):
+    """Pagliardini et al. 2024, Algorithm 1, with its α and β₃ schedulers, in NumPy."""
+    m1, m2, nu, path = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x), [x]
+    for t in range(1, steps + 1):
+        g = grad(x)
+        a, b3_t = alpha, b3
+        if warmup is not None and t < warmup:
+            a = min(t * alpha / warmup, alpha)
+            ln1, ln3 = np.log(b1), np.log(b3)
+            b3_t = min(np.exp(ln1 * ln3 / ((1 - t / warmup) * ln3 + (t / warmup) * ln1)), b3)
+        m1 = b1 * m1 + (1 - b1) * g
+        m2 = b3_t * m2 + (1 - b3_t) * g
+        nu = b2 * nu + (1 - b2) * g * g
+        m1_hat, nu_hat = m1 / (1 - b1**t), nu / (1 - b2**t)
+        x = x - lr * ((m1_hat + a * m2) / (np.sqrt(nu_hat) + eps) + weight_decay * x)
+        path.append(x)
+    return np.stack(path)
+
+
 # rules torch.optim does not have: a NumPy statement of each paper's algorithm
-PAPER = {"lion": numpy_lion, "signsgd": numpy_signsgd}
+PAPER = {"lion": numpy_lion, "signsgd": numpy_signsgd, "adabelief": numpy_adabelief,
+         "adopt": numpy_adopt, "ademamix": numpy_ademamix}
 PAPER_SETTINGS = {
     "lion": [dict(lr=1e-3), dict(lr=3e-3, b1=0.8, b2=0.95), dict(lr=1e-3, weight_decay=0.5)],
     "signsgd": [dict(lr=1e-3), dict(lr=2e-3, momentum=0.9), dict(lr=1e-3, weight_decay=0.3)],
+    "adabelief": [dict(lr=1e-2), dict(lr=3e-3, b1=0.8, b2=0.99, eps=1e-10),
+                  dict(lr=1e-2, weight_decay=0.3)],
+    "adopt": [dict(lr=1e-3), dict(lr=3e-3, b1=0.8, b2=0.99, eps=1e-4),
+              dict(lr=1e-3, weight_decay=0.3)],
+    "ademamix": [dict(lr=1e-3), dict(lr=2e-3, b3=0.999, alpha=2.0, warmup=150),
+                 dict(lr=1e-3, b1=0.8, weight_decay=0.3)],
 }
 
 
@@ -363,7 +419,13 @@ ROWS = {
 ROWS.update(
     lion=[dict(lr=1e-3, b1=b1, b2=b2, weight_decay=w)
           for b1, b2, w in ((0.9, 0.99, 0), (0.8, 0.95, 0.5), (0.5, 0.9, 0.1))],
-    signsgd=[dict(lr=1e-3, momentum=m, weight_decay=w) for m, w in ((0, 0), (0.9, 0.3), (0.5, 0))])
+    signsgd=[dict(lr=1e-3, momentum=m, weight_decay=w) for m, w in ((0, 0), (0.9, 0.3), (0.5, 0))],
+    adabelief=[dict(lr=1e-2, b1=b1, b2=b2, eps=e, weight_decay=w) for b1, b2, e, w in
+               ((0.9, 0.999, 1e-16, 0), (0.8, 0.99, 1e-10, 0.1), (0.5, 0.9, 1e-8, 0))],
+    adopt=[dict(lr=1e-3, b1=b1, b2=b2, eps=e, weight_decay=w) for b1, b2, e, w in
+           ((0.9, 0.9999, 1e-6, 0), (0.8, 0.99, 1e-4, 0.1), (0.5, 0.9, 1e-3, 0))],
+    ademamix=[dict(lr=1e-3, b1=b1, b3=b3, alpha=a, weight_decay=w) for b1, b3, a, w in
+              ((0.9, 0.9999, 5.0, 0), (0.8, 0.999, 2.0, 0.1), (0.5, 0.99, 8.0, 0))])
 SETTINGS_ALL = {**SETTINGS, **PAPER_SETTINGS}
 BATCHES = [
     pytest.param(name, [{**SETTINGS_ALL[name][0], "lr": SETTINGS_ALL[name][0]["lr"] * scale}
@@ -475,6 +537,13 @@ BAD = [
     (lambda: make("radam", b1=-0.1), r"optimizer\.b1"),
     (lambda: make("radam", weight_decay=-1.0), r"optimizer\.weight_decay"),
     (lambda: make("lion", b1=1.5), r"optimizer\.b1 must lie in \[0.0, 1.0\]"),
+    (lambda: make("adabelief", b2=1.0), r"optimizer\.b2 must lie in \[0.0, 1.0\)"),
+    (lambda: make("adabelief", eps=-1e-16), r"optimizer\.eps must lie in \[0.0"),
+    (lambda: make("adopt", b1=-0.5), r"optimizer\.b1 must lie in \[0.0, 1.0\)"),
+    (lambda: make("adopt", weight_decay=-0.1), r"optimizer\.weight_decay must lie in"),
+    (lambda: make("ademamix", b3=1.0), r"optimizer\.b3 must lie in \[0.0, 1.0\)"),
+    (lambda: make("ademamix", alpha=-2.0), r"optimizer\.alpha must lie in \[0.0"),
+    (lambda: make("ademamix", warmup=0), r"optimizer\.warmup must be an integer >= 1"),
     (lambda: make("signsgd", momentum=1.0), r"optimizer\.momentum must lie in \[0.0, 1.0\)"),
     (lambda: torch_optimizer("torch.optim.Adamm", lr=1e-3), r"optimizer\.cls 'torch\.optim\.Adamm' does"),
     (lambda: torch_optimizer("no_such_package.Opt", lr=1e-3), r"optimizer\.cls 'no_such_package\.Opt'"),

@@ -100,14 +100,16 @@ def test_finite_differences_and_other_optimizers_batch_too(tmp_path):
 
 
 def test_the_newer_rules_and_schedules_batch_too(tmp_path):
-    """Adamax, NAdam, RAdam, Lion, sign SGD under one_cycle, its peak swept per row."""
+    """Adamax, NAdam, RAdam, Lion, sign SGD, AdaBelief, ADOPT, AdEMAMix under one_cycle, its
+    peak swept per row."""
     basic, vectorized = twin_stores(tmp_path)
-    grid = ("-m", "objective=rosenbrock", "optimizer=adamax,nadam,radam,lion,signsgd",
+    grid = ("-m", "objective=rosenbrock",
+            "optimizer=adamax,nadam,radam,lion,signsgd,adabelief,adopt,ademamix",
             "optimizer.lr=0.001,0.003", "seed=0,1", "schedule=one_cycle",
             "schedule.pct_start=0.2,0.4", "steps=40", "artifacts.plots=false")
     basic.run(*grid)
     vectorized.run(*grid, VECTORIZED)
-    assert len(assert_same_runs(basic, vectorized, ("loss", "grad_norm", "lr"))) == 40
+    assert len(assert_same_runs(basic, vectorized, ("loss", "grad_norm", "lr"))) == 64
 
 
 def test_unbatchable_optimizers_invalid_rows_and_shape_changes(tmp_path):
