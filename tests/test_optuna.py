@@ -133,8 +133,9 @@ def test_kill_9_then_the_same_command_finishes_the_study(store, launcher, steps,
     assert_each_trial_once(store, study, 60)
     failed = study.get_trials(states=(TrialState.FAIL,))
     retries = {t.user_attrs.get("retry_of"): t for t in study.trials}
-    for trial in failed:  # each asked again with its parameters
-        assert retries[trial.number].params == trial.params
+    for trial in failed:  # each asked again, with the parameters it had been given (a kill
+        # while the trial was being asked can leave it none: then they are asked afresh)
+        assert trial.params.items() <= retries[trial.number].params.items()
 
 
 def test_four_joblib_workers_share_one_study(store):

@@ -176,7 +176,7 @@ def test_an_interrupted_vectorized_sweep_keeps_what_it_computed(tmp_path, sig):
                      "artifacts.plots=false", f"tracking.uri={store.uri}", cwd=tmp_path)
     log = tmp_path / "cli.log"
     wait_until(lambda: log.exists() and "Launching 3 jobs vectorized" in log.read_text())
-    time.sleep(3)
+    time.sleep(8)  # composing and building take a second or two, more on a loaded machine
     proc.send_signal(sig)
     assert proc.wait(timeout=120) == 128 + sig, log.read_text()
     assert "interrupted" in log.read_text() and "Traceback" not in log.read_text()
