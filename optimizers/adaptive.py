@@ -6,6 +6,7 @@ papers' algorithms to 1e-10): tests/test_optimizers.py."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -34,13 +35,9 @@ def adamax(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
 
     As torch, ε is added to |g| inside the maximum (the paper has none: u can be 0 there).
     """
-    _check_adam_like(lr, b1, b2, eps, weight_decay)
-    schedule = schedule or constant()
-    decay = not is_zero(weight_decay)
+    schedule, decay = _adam_like(lr, b1, b2, eps, weight_decay, schedule)
 
-    def init(params: Tensor) -> AdamaxState:
-        zeros = torch.zeros_like(params)
-        return AdamaxState(0, zeros, zeros)
+    init = zeros_state(AdamaxState, 2)
 
     def update(grad: Tensor, state: AdamaxState, params: Tensor, closure=None):
         step, lr_t = state.step + 1, schedule(lr, state.step)
@@ -84,9 +81,7 @@ def nadam(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
     def mu(step: int) -> Hyper:
         return b1 * (1.0 - 0.5 * _per_row_pow(0.96, step, momentum_decay))
 
-    def init(params: Tensor) -> NadamState:
-        zeros = torch.zeros_like(params)
-        return NadamState(0, zeros, zeros)
+    init = zeros_state(NadamState, 2)
 
     def update(grad: Tensor, state: NadamState, params: Tensor, closure=None):
         step, lr_t = state.step + 1, schedule(lr, state.step)
@@ -130,14 +125,10 @@ def radam(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
 
     With L2 weight decay, or decoupled (x ← (1 − η_t λ)x). Per row, each row's ρ_t decides.
     """
-    _check_adam_like(lr, b1, b2, eps, weight_decay)
-    schedule = schedule or constant()
-    decay = not is_zero(weight_decay)
+    schedule, decay = _adam_like(lr, b1, b2, eps, weight_decay, schedule)
     rho_inf = 2 / (1 - b2) - 1
 
-    def init(params: Tensor) -> RadamState:
-        zeros = torch.zeros_like(params)
-        return RadamState(0, zeros, zeros)
+    init = zeros_state(RadamState, 2)
 
     def update(grad: Tensor, state: RadamState, params: Tensor, closure=None):
         step, lr_t = state.step + 1, schedule(lr, state.step)
@@ -166,6 +157,24 @@ def radam(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
     hyper = dict(lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
                  decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     return Optimizer("radam", init, update, hyper, rate=rate(lr, schedule))
+
+
+def zeros_state(state: type, buffers: int) -> Callable[[Tensor], tuple]:
+    """The `init` of a rule whose state is a step count and `buffers` tensors of zeros."""
+
+    def init(params: Tensor) -> tuple:
+        zeros = torch.zeros_like(params)
+        return state(0, *[zeros] * buffers)
+
+    return init
+
+
+def _adam_like(lr: Hyper, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
+               schedule: Schedule | None) -> tuple[Schedule, bool]:
+    """Check an Adam-like rule's hyperparameters; its schedule (constant if none) and
+    whether it decays weights."""
+    _check_adam_like(lr, b1, b2, eps, weight_decay)
+    return schedule or constant(), not is_zero(weight_decay)
 
 
 def _check_adam_like(lr: Hyper, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper) -> None:
@@ -204,13 +213,9 @@ def adabelief(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hype
 
     with decoupled weight decay (x ← (1 − η_t λ)x first), as the paper's code.
     """
-    _check_adam_like(lr, b1, b2, eps, weight_decay)
-    schedule = schedule or constant()
-    decay = not is_zero(weight_decay)
+    schedule, decay = _adam_like(lr, b1, b2, eps, weight_decay, schedule)
 
-    def init(params: Tensor) -> BeliefState:
-        zeros = torch.zeros_like(params)
-        return BeliefState(0, zeros, zeros)
+    init = zeros_state(BeliefState, 2)
 
     def update(grad: Tensor, state: BeliefState, params: Tensor, closure=None):
         step, lr_t = state.step + 1, schedule(lr, state.step)
@@ -248,13 +253,9 @@ def adopt(lr: Hyper, *, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
 
     with decoupled weight decay (x ← (1 − η_t λ)x), as the paper's code.
     """
-    _check_adam_like(lr, b1, b2, eps, weight_decay)
-    schedule = schedule or constant()
-    decay = not is_zero(weight_decay)
+    schedule, decay = _adam_like(lr, b1, b2, eps, weight_decay, schedule)
 
-    def init(params: Tensor) -> AdoptState:
-        zeros = torch.zeros_like(params)
-        return AdoptState(0, zeros, zeros)
+    init = zeros_state(AdoptState, 2)
 
     def update(grad: Tensor, state: AdoptState, params: Tensor, closure=None):
         if state.step == 0:
@@ -310,9 +311,7 @@ def ademamix(lr: Hyper, *, b1: Hyper, b2: Hyper, b3: Hyper, alpha: Hyper, eps: H
         b3_t = _exp(ln1 * ln3 / ((1 - frac) * ln3 + frac * ln1))
         return alpha * frac, torch.minimum(b3_t, b3) if isinstance(b3_t, Tensor) else min(b3_t, b3)
 
-    def init(params: Tensor) -> AdemamixState:
-        zeros = torch.zeros_like(params)
-        return AdemamixState(0, zeros, zeros, zeros)
+    init = zeros_state(AdemamixState, 3)
 
     def update(grad: Tensor, state: AdemamixState, params: Tensor, closure=None):
         step, lr_t = state.step + 1, schedule(lr, state.step)

@@ -68,9 +68,10 @@ def hold_lock(db: Path, ledger_glob: str, after: int, seconds: float) -> threadi
 
 @pytest.mark.parametrize("launcher", [(), VECTORIZED], ids=["basic", "vectorized"])
 def test_a_lock_held_past_the_retry_budget_is_said_and_resume_completes(store, launcher):
-    # vectorized: chunks of 2 rows long enough (20,000 steps) that the lock, taken once the
-    # first chunk is recorded, is held while the others are computed and written
-    steps = "steps=20000" if launcher else "steps=1500"
+    # vectorized: chunks of 2 rows long enough (6,000 steps, 2-6 s each) that the lock, taken
+    # within a second of the first chunk being recorded, is held while the next is computed,
+    # and short enough that the others are computed and written within the 25 s it is held
+    steps = "steps=6000" if launcher else "steps=1500"
     sweep = ("-m", *launcher, "optimizer.lr=0.01,0.02,0.03,0.04,0.05,0.06", steps,
              "artifacts.plots=false", "hydra.launcher.max_rows=2" if launcher else "seed=0")
     store.run("steps=1", "artifacts.plots=false")  # the store exists
