@@ -145,10 +145,7 @@ def make_sampler(settings: Mapping[str, Any], space: SearchSpace):
                           f"({', '.join(SAMPLERS)})")
     cls = getattr(optuna.samplers, SAMPLERS[name])
     if name == "grid":
-        kwargs.pop("seed", None) if kwargs.get("seed") is None else None
         kwargs["search_space"] = {k: _grid(k, v) for k, v in space.distributions.items()}
-    if name == "bruteforce" and kwargs.get("seed") is None:
-        kwargs.pop("seed", None)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, ImportError) as exc:
@@ -418,7 +415,7 @@ def _tell(study, trial, result: Any, plan: Mapping[str, Any]) -> None:
     if not isinstance(result, Mapping):
         result = {"status": FAILED, "error": f"the job returned {result!r}"}
     state = outcome_state(result)
-    if isinstance(trial, optuna_trial_type()):
+    if not isinstance(trial, int):  # a Trial, not a number: it takes attributes
         if result.get("run_id"):
             trial.set_user_attr("run_id", result["run_id"])
         if state == TrialState.FAIL:
@@ -430,12 +427,6 @@ def _tell(study, trial, result: Any, plan: Mapping[str, Any]) -> None:
     except RuntimeError as exc:  # the grid sampler, its grid done, asks the study to stop
         if "Study.stop" not in str(exc):
             raise
-
-
-def optuna_trial_type() -> type:
-    from optuna.trial import Trial
-
-    return Trial
 
 
 def _text(value: Any) -> str:
