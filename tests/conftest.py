@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import json
@@ -20,6 +21,10 @@ import pytest
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ.pop("MLFLOW_TRACKING_URI", None)
+# the template new SQLite stores are copied from (runner.tracking.template), built once here
+_CACHE = tempfile.mkdtemp(prefix="gradlab-cache-")
+os.environ["GRADLAB_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 ROOT = Path(__file__).resolve().parent.parent
 
 

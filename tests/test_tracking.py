@@ -3,6 +3,8 @@ the runner's `status` tag, whatever stops its body."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from runner.errors import Interrupted
@@ -46,3 +48,59 @@ def test_experiments_are_created_with_the_training_kind(tracked):
     client, experiment = tracked
     tags = client.get_experiment(experiment).tags
     assert tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def _dump(path) -> dict:
+    """Every table's schema and rows (an experiment's place and times left out)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        schema = sorted((kind, name, _clauses(sql)) for kind, name, sql in
+                        db.execute("SELECT type, name, sql FROM sqlite_master"))
+        rows = {name: sorted(db.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
+                for kind, name, _ in schema if kind == "table"}
+    # an experiment's artifact location and times (columns 2, 4, 5)
+    rows["experiments"] = [r[:2] + r[3:4] + r[6:] for r in rows["experiments"]]
+    return {"schema": schema, "rows": rows}
+
+
+def _clauses(sql: str | None) -> list[str]:
+    """A CREATE statement's clauses in sorted order: MLflow's migrations rebuild tables with
+    their constraints in an order that differs from one process to the next."""
+    return sorted(line.strip().rstrip(",").strip() for line in (sql or "").splitlines())
+
+
+def test_a_store_seeded_from_the_template_is_the_store_mlflow_creates(tmp_path, monkeypatch):
+    """The same schema, revision and rows as a store MLflow migrates itself, before and after
+    an experiment and a run are written to each through the public client."""
+    from mlflow import MlflowClient
+
+    from runner.tracking import template
+
+    monkeypatch.setenv(template.CACHE_ENV, str(tmp_path / "cache"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    own = tmp_path / "a" / "mlflow.db"
+    MlflowClient(f"sqlite:///{own}")._tracking_client.store  # MLflow's migrations
+    seeded = tmp_path / "b" / "mlflow.db"
+    seeded.touch()  # as check_reachable leaves a store it is about to create
+    client_for(f"sqlite:///{seeded}")  # builds the template, then copies it
+    assert (tmp_path / "cache").is_dir() and seeded.stat().st_size > 0
+    assert _dump(own) == _dump(seeded)
+    for path in (own, seeded):
+        client = MlflowClient(f"sqlite:///{path}")
+        run = client.create_run(client.create_experiment("e"), run_name="r")
+        client.log_param(run.info.run_id, "lr", "0.1")
+        client.log_metric(run.info.run_id, "loss", 1.5, step=3)
+        client.set_terminated(run.info.run_id)
+    a, b = _dump(own), _dump(seeded)
+    for dump in (a, b):  # run ids are random: keep their count
+        dump["rows"] = {t: len(r) if t in {"runs", "tags", "params", "metrics", "latest_metrics"}
+                        else r for t, r in dump["rows"].items()}
+    assert a == b
+    copy = tmp_path / "c.db"
+    client_for(f"sqlite:///{copy}")  # the template exists now: a copy, then MLflow's Default
+    assert _dump(copy)["rows"]["experiments"] == _dump(own)["rows"]["experiments"][:1]
+    default = MlflowClient(f"sqlite:///{copy}").get_experiment("0")  # MLflow's, not the cache's
+    assert default.artifact_location == MlflowClient(f"sqlite:///{own}").get_experiment(
+        "0").artifact_location

@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 from runner.constants import KILLED, STATUS_TAG
 from runner.errors import Interrupted, TrackingError, deferred_interrupts, first_line
 from runner.spec import param_text
-from runner.tracking import mlflow_private
+from runner.tracking import mlflow_private, template
 
 # MLflow retries an unreachable server for minutes by default; fail a run visibly instead.
 for _name, _value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
@@ -117,8 +117,11 @@ def _check_database_server(uri: str) -> None:
 def client_for(uri: str) -> MlflowClient:
     """One client per store and process (a client holds its store's connection pool), whose
     calls wait out another process's lock (RetryingClient). A new SQLite store is created
-    and migrated under a lock beside the file, so any number of processes may start together."""
+    (from a template: runner.tracking.template) under a lock beside the file, so any number
+    of processes may start together."""
     with _creation_lock(uri):
+        if uri.startswith("sqlite:///"):
+            template.seed(Path(uri[len("sqlite:///"):]))
         client = RetryingClient(MlflowClient(tracking_uri=uri))
         mlflow_private.store(client)  # the store opens (creating the tables) here, once
     return client
