@@ -103,6 +103,28 @@ def check_same_as_client(uri: str, tmp_path: Path, writers: Writers | None = Non
     # a search finds them as it finds the others (the report and resume search)
     found = {r.info.run_id for r in client.search_runs([experiment], "attributes.status = 'FAILED'")}
     assert ids[1] in found and ids[0] not in found and len(found) == 2
+    check_read_as_search_reads(client, experiment)
+
+
+def check_read_as_search_reads(client: MlflowClient, experiment: str) -> None:
+    """The bulk reader (a sweep's children) finds what search_runs finds, in its order, and
+    reads each run as it does; deleted runs, other experiments and other tag values left out."""
+    shown = sorted(client.search_runs([experiment]), key=lambda r: r.info.run_id)
+    client.log_metric(shown[0].info.run_id, "grad_norm", math.nan, step=99)  # a NaN latest
+    client.delete_run(shown[1].info.run_id)
+    client.set_tag(shown[2].info.run_id, "overrides", "optimizer.lr=1")
+    other = client.create_experiment("other")
+    client.create_run(other, tags={"overrides": "optimizer.lr=0.1"})
+
+    def seen(runs):
+        return [repr({"info": dict(r.info), "metrics": sorted(r.data.metrics.items()),
+                      "params": r.data.params, "tags": r.data.tags}) for r in runs]
+
+    for value in ("optimizer.lr=0.1", "optimizer.lr=1", "none"):
+        searched = client.search_runs([experiment], f"tags.overrides = '{value}'")
+        assert seen(sqlstore.runs_tagged(client, experiment, "overrides", value)) == seen(searched)
+        assert len(searched) == {"optimizer.lr=0.1": 2, "optimizer.lr=1": 1, "none": 0}[value]
+    assert "nan" in "".join(seen(client.search_runs([experiment])))
 
 
 def test_a_transaction_writes_what_the_client_calls_write(tmp_path):

@@ -14,6 +14,7 @@ from runner.spec import deciding
 from runner.report.tables import markdown as markdown_table
 from runner.report.tables import write_csv as write_table
 from runner.tracking import client as mlflow_client
+from runner.tracking import sqlstore
 from runner.tracking import ui
 
 SWEEP_JSON = "sweep.json"  # the closing summary, in the sweep's folder
@@ -23,7 +24,10 @@ REPORT_DIR = "report"
 
 
 def children(client, experiment_id: str, parent_run_id: str) -> list:
-    """All child runs of a parent, read in pages (no per-run requests)."""
+    """All child runs of a parent: from a SQL store in a few queries (runner.tracking.
+    sqlstore), elsewhere in pages of search_runs (no per-run requests)."""
+    if sqlstore.supports(client):
+        return sqlstore.runs_tagged(client, experiment_id, PARENT_TAG, parent_run_id)
     return mlflow_client.search_all(client, experiment_id, f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
 
 

@@ -50,7 +50,8 @@ def validate_batch(params: list, tags: list) -> tuple[list, list]:
 
 def tables() -> dict[str, Any]:
     """MLflow's SQL tables by name (its ORM models are not a public API); the bulk writer
-    inserts the rows `create_run` + `log_batch` + `set_terminated` (+ `log_inputs`) would."""
+    inserts the rows `create_run` + `log_batch` + `set_terminated` (+ `log_inputs`) would,
+    the bulk reader reads runs as `search_runs` does."""
     from mlflow.store.tracking.dbmodels import models
 
     return {m.__tablename__: m.__table__ for m in (
@@ -62,6 +63,11 @@ def write_session(client: MlflowClient):
     """A read-write session of the SQL store, one transaction (MLflow's own session maker:
     the same engine, pool and SQLite settings its store uses)."""
     return store(client).ManagedSessionMaker(read_only=False)
+
+
+def read_session(client: MlflowClient):
+    """A read-only session of the SQL store (as `write_session`)."""
+    return store(client).ManagedSessionMaker()
 
 
 def metric_history_bulk(client: MlflowClient, run_ids: list[str], key: str) -> list:
