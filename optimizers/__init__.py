@@ -16,6 +16,7 @@ from optimizers import (
     schedules,
     sgd,
     sign,
+    stepsize,
     torch_optim,
 )
 from optimizers.base import (
@@ -46,6 +47,7 @@ __all__ = [
     "select",
     "sgd",
     "sign",
+    "stepsize",
     "torch_optim",
     "torch_optimizer",
 ]

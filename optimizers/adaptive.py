@@ -1,7 +1,7 @@
 """Adam's relatives as pure batchable rules: Adamax, NAdam and RAdam following torch.optim's
 single-tensor implementations (their trajectories agree to 1e-12 over 200 steps), and
-AdaBelief, ADOPT and AdEMAMix as their papers state them (against NumPy statements of the
-papers' algorithms to 1e-10): tests/test_optimizers.py."""
+AdaBelief, ADOPT, AdEMAMix and Adafactor as their papers state them (against NumPy
+statements of the papers' algorithms to 1e-10): tests/test_optimizers.py."""
 
 from __future__ import annotations
 
@@ -188,10 +188,7 @@ def _check_adam_like(lr: Hyper, b1: Hyper, b2: Hyper, eps: Hyper, weight_decay: 
 def _per_row_pow(base: float, step: int, scale: Hyper) -> Hyper:
     """base ** (step · scale) with Python's pow, row by row for a tensor `scale`: the same
     bits whatever the batch (torch's pow rounds differently across a vectorised loop)."""
-    if not isinstance(scale, Tensor):
-        return base ** (step * scale)
-    values = [base ** (step * s) for s in scale.flatten().tolist()]
-    return torch.tensor(values, dtype=scale.dtype, device=scale.device).reshape(scale.shape)
+    return _rowwise(lambda s: base ** (step * s), scale)
 
 
 class BeliefState(NamedTuple):
@@ -328,6 +325,81 @@ def ademamix(lr: Hyper, *, b1: Hyper, b2: Hyper, b3: Hyper, alpha: Hyper, eps: H
     hyper = dict(lr=lr, b1=b1, b2=b2, b3=b3, alpha=alpha, eps=eps, weight_decay=weight_decay,
                  warmup=warmup)
     return Optimizer("ademamix", init, update, hyper, rate=rate(lr, schedule))
+
+
+class AdafactorState(NamedTuple):
+    step: int
+    exp_avg_sq: Tensor
+    exp_avg: Tensor
+
+
+def adafactor(lr: Hyper, *, b1: Hyper, decay_rate: Hyper, eps1: Hyper, eps2: Hyper,
+              clip_threshold: Hyper, weight_decay: Hyper, relative_step: bool,
+              scale_parameter: bool, schedule: Schedule | None = None) -> Optimizer:
+    """Adafactor for a flat vector (Shazeer & Stern, "Adafactor: adaptive learning rates
+    with sublinear memory cost", ICML 2018, Algorithm 2 with the update clipping of
+    section 6, the increasing decay of section 7.2 and the relative step of section 8);
+    a vector's second moment has nothing to factor, so it is kept whole. At step t ≥ 1:
+
+        ρ_t = min(η_t, 1/√t) if relative_step else η_t
+        α_t = max(ε₂, RMS(x)) ρ_t if scale_parameter else ρ_t
+        β̂₂ = 1 − t^(−c)            (c = decay_rate)
+        v ← β̂₂v + (1 − β̂₂)(g² + ε₁)
+        u = g / √v,   û = u / max(1, RMS(u)/d)      (d = clip_threshold)
+        m ← β₁m + (1 − β₁)û        (m = û when β₁ = 0: the paper's rule)
+        x ← x − α_t m − α_t λ x
+
+    RMS is taken over each row (each point of a batch); λ = weight_decay, decoupled.
+    """
+    check_hyper("lr", lr, open_low=True)
+    check_hyper("b1", b1, high=1.0, open_high=True)
+    check_hyper("decay_rate", decay_rate, open_low=True, high=1.0)
+    check_hyper("eps1", eps1)
+    check_hyper("eps2", eps2)
+    check_hyper("clip_threshold", clip_threshold, open_low=True)
+    check_hyper("weight_decay", weight_decay)
+    schedule = schedule or constant()
+
+    init = zeros_state(AdafactorState, 2)
+
+    def update(grad: Tensor, state: AdafactorState, params: Tensor, closure=None):
+        step, lr_t = state.step + 1, schedule(lr, state.step)
+        rho = _minimum(lr_t, 1 / math.sqrt(step)) if relative_step else lr_t
+        alpha = _maximum(_rms(params), eps2) * rho if scale_parameter else rho
+        beta2 = 1 - _rowwise(lambda c: step ** -c, decay_rate)
+        exp_avg_sq = beta2 * state.exp_avg_sq + (1 - beta2) * (grad * grad + eps1)
+        u = grad / exp_avg_sq.sqrt()
+        u = u / _maximum(_rms(u) / clip_threshold, 1.0)
+        exp_avg = torch.lerp(state.exp_avg, u, 1 - b1)
+        new = params - alpha * exp_avg - alpha * weight_decay * params
+        return new, AdafactorState(step, exp_avg_sq, exp_avg)
+
+    hyper = dict(lr=lr, b1=b1, decay_rate=decay_rate, eps1=eps1, eps2=eps2,
+                 clip_threshold=clip_threshold, weight_decay=weight_decay,
+                 relative_step=relative_step, scale_parameter=scale_parameter)
+    return Optimizer("adafactor", init, update, hyper, rate=rate(lr, schedule))
+
+
+def _rms(x: Tensor) -> Tensor:
+    """The root mean square of each row (of the last dimension), kept as a column."""
+    return (x * x).mean(-1, keepdim=True).sqrt()
+
+
+def _minimum(a: Hyper, b: float) -> Hyper:
+    return torch.clamp(a, max=b) if isinstance(a, Tensor) else min(a, b)
+
+
+def _maximum(a: Hyper, b: Hyper) -> Hyper:
+    return torch.maximum(a, torch.as_tensor(b, dtype=a.dtype, device=a.device))
+
+
+def _rowwise(fn: Callable[[float], float], value: Hyper) -> Hyper:
+    """fn(value) with Python floats, row by row for a tensor: the same bits whatever the
+    batch (torch's pow rounds differently across a vectorised loop)."""
+    if not isinstance(value, Tensor):
+        return fn(value)
+    values = [fn(v) for v in value.flatten().tolist()]
+    return torch.tensor(values, dtype=value.dtype, device=value.device).reshape(value.shape)
 
 
 def _log(value: Hyper) -> Hyper:

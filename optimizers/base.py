@@ -39,6 +39,8 @@ class Optimizer:
     end a run as stalled (0: never), set where the rule stops inside a step (L-BFGS).
     `rate(t)` is the learning rate of update t where it changes with t (a schedule, Adagrad's
     lr_decay), None where it is the constant `lr`: runs log it as their `lr` history.
+    `needs_value`: the loop also passes the step's f(x) (one per row), as `value=`: a rule
+    whose step size depends on it (Polyak's) takes it without evaluating f again.
     """
 
     name: str
@@ -48,6 +50,7 @@ class Optimizer:
     batchable: bool = True
     stall_steps: int = 0
     rate: Rate | None = None
+    needs_value: bool = False
 
 
 def check_hyper(name: str, value: Hyper, *, low: float = 0.0, high: float | None = None,

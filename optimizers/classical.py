@@ -3,8 +3,9 @@ conjugate gradient (Fletcher-Reeves, Polak-Ribière+) and BFGS, after Nocedal & 
 "Numerical Optimization" (2nd ed., 2006), chapters 3, 5 and 6.
 
 Each evaluates f and ∇f beyond the step's own evaluation, through the loop's `closure(x) ->
-(f, ∇f)`, which counts every call: a run's `evaluations` are the line searches' too. They
-take one configuration at a time (batchable=False). CG and BFGS use torch's strong-Wolfe line
+(f, ∇f)`, which counts every call: a run's `evaluations` are the line searches' too.
+Armijo's search batches (each row backtracks on its own and counts only its own trials);
+the others take one configuration at a time (batchable=False). CG and BFGS use torch's strong-Wolfe line
 search (`torch.optim.lbfgs._strong_wolfe`, the one torch.optim.LBFGS runs; private, fenced
 in `_wolfe`), with its interval tolerance at 0 so that it ends by the Wolfe conditions.
 """
@@ -32,8 +33,8 @@ def armijo(lr: Hyper, *, c1: Hyper, shrink: Hyper, max_backtracks: int,
            schedule: Schedule | None = None) -> Optimizer:
     """Gradient descent with backtracking (Nocedal & Wright, Algorithm 3.1): from α = η_t,
     α ← ρα until f(x − αg) <= f(x) − c₁α‖g‖² (ρ = shrink), at most max_backtracks times;
-    then x ← x − αg. Each row backtracks on its own; f never increases (a row that finds no
-    such α stays where it is)."""
+    then x ← x − αg. Each row of a batch backtracks on its own, and counts only its own
+    trials; f never increases (a row that finds no such α stays where it is)."""
     check_hyper("lr", lr, open_low=True)
     check_hyper("c1", c1, open_low=True, high=1.0, open_high=True)
     check_hyper("shrink", shrink, open_low=True, high=1.0, open_high=True)
@@ -46,26 +47,26 @@ def armijo(lr: Hyper, *, c1: Hyper, shrink: Hyper, max_backtracks: int,
     def update(grad: Tensor, state: ArmijoState, params: Tensor, closure=None):
         _need(closure, "armijo")
         value = state.value if state.value is not None else closure(params)[0]
-        alpha = torch.full_like(value, 1.0) * schedule(lr, state.step)
-        alpha = alpha.reshape(value.shape)
+        alpha = _rows_of(schedule(lr, state.step), value)
+        sufficient, factor = _rows_of(c1, value), _rows_of(shrink, value)
         slope = (grad * grad).sum(-1)
         done = torch.zeros_like(value, dtype=torch.bool)
         new, new_value = params, value
         for _ in range(max_backtracks + 1):
             trial = params - alpha.unsqueeze(-1) * grad
-            f_trial = closure(trial)[0]
-            accept = ~done & (f_trial <= value - c1 * alpha * slope)
+            f_trial = closure(trial, rows=~done)[0]
+            accept = ~done & (f_trial <= value - sufficient * alpha * slope)
             new = torch.where(accept.unsqueeze(-1), trial, new)
             new_value = torch.where(accept, f_trial, new_value)
             done = done | accept
             if bool(done.all()):
                 break
-            alpha = torch.where(done, alpha, alpha * shrink)
+            alpha = torch.where(done, alpha, alpha * factor)
         return new, ArmijoState(state.step + 1, new_value)
 
     return Optimizer("armijo", init, update, dict(lr=lr, c1=c1, shrink=shrink,
                                                    max_backtracks=max_backtracks),
-                     batchable=False, stall_steps=STALL_STEPS, rate=rate(lr, schedule))
+                     stall_steps=STALL_STEPS, rate=rate(lr, schedule))
 
 
 class CurvatureState(NamedTuple):
@@ -205,6 +206,13 @@ def newton(lr: Hyper, *, c1: Hyper, shrink: Hyper, max_backtracks: int, min_curv
                                                    max_backtracks=max_backtracks,
                                                    min_curvature=min_curvature),
                      batchable=False, stall_steps=STALL_STEPS, rate=rate(lr, schedule))
+
+
+def _rows_of(hyper: Hyper, value: Tensor) -> Tensor:
+    """A hyperparameter (a number, or one per row as a column (B, 1)) as one value per row,
+    shaped as f's values (B,)."""
+    return (torch.ones_like(value) * torch.as_tensor(hyper, dtype=value.dtype,
+                                                      device=value.device).reshape(-1))
 
 
 def _one_point_init(name: str):

@@ -261,7 +261,8 @@ def _optimize(
     if trace is None:
         trace = Trace(batch, steps, objective.minimizer, keep_points=keep_points)
     sampled = [objective]  # f at this step: the objective, or its sample
-    closure = None if optimizer.batchable else _counted(sampled, gradient, trace)
+    live = [None]  # the rows still running, for the closure's counts
+    closure = _counted(sampled, gradient, trace, live)
     trace.rate = optimizer.rate
     evaluate = getattr(objective, "evaluate", None)
     if evaluate_every is None:  # once an epoch with minibatches, else every 10 steps
@@ -270,8 +271,9 @@ def _optimize(
     trace.stochastic = bool(sampling is not None and sampling.samples_f)
     trace.progress_at = sampling.progress if sampling is not None else None
     state = optimizer.init(x0)
+    extra = (lambda value: {"value": value}) if optimizer.needs_value else (lambda value: {})
     x, x_prev = x0, x0
-    active = torch.ones(batch, dtype=torch.bool, device=x0.device)
+    active = live[0] = torch.ones(batch, dtype=torch.bool, device=x0.device)
     stall_steps, stall_rtol = stall
     since = torch.zeros(batch, dtype=torch.long, device=x0.device)
     trace.evaluations = torch.zeros(batch, dtype=torch.long, device=x0.device)
@@ -316,13 +318,13 @@ def _optimize(
                 stopped = {CONVERGED: converged & ~pruned, STALLED: stopped[STALLED] & ~pruned,
                            PRUNED: pruned & active}
             x = _stop_rows(trace, t, diverged & active, stopped, x, x_prev, value)
-            active = active & ~ended
+            active = live[0] = active & ~ended
             n_active = int(active.sum())
             if n_active == 0:
                 break
         if t == steps:
             break
-        new_x, new_state = optimizer.update(grad, state, x, closure=closure)
+        new_x, new_state = optimizer.update(grad, state, x, closure=closure, **extra(value))
         if n_active < batch:
             new_x, new_state = select(active, new_x, x), select(active, new_state, state)
         x_prev, x, state = x, new_x, new_state
@@ -341,18 +343,20 @@ def _discrepancy(grad: Tensor, reference: Tensor) -> Tensor:
     return diff / torch.linalg.vector_norm(reference, dim=-1).clamp_min(tiny)
 
 
-def _counted(sampled: list, gradient: GradientMethod,
-             trace: Trace) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-    """The closure an optimizer that re-evaluates gets: f and ∇f at x (on the step's sample,
-    `sampled[0]`), counted for every row (such optimizers couple a batch's rows); and
-    `closure.hessian(x)`, ∇²f at each row of x (B, d) by autograd, counted as one more."""
+def _counted(sampled: list, gradient: GradientMethod, trace: Trace,
+             live: list) -> Callable[..., tuple[Tensor, Tensor]]:
+    """The closure an optimizer that re-evaluates gets: `closure(x, rows=None)`, f and ∇f at
+    x (on the step's sample, `sampled[0]`), counted for each running row (`live[0]`), or for
+    those of them in `rows` (a line search whose other rows are done: each row's count is
+    then what it would be alone); and `closure.hessian(x)`, ∇²f at each row of x (B, d) by
+    autograd, counted as one more."""
 
-    def closure(x: Tensor) -> tuple[Tensor, Tensor]:
-        trace.evaluations += 1
+    def closure(x: Tensor, rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        trace.evaluations += live[0] if rows is None else live[0] & rows
         return gradient(sampled[0], x)
 
     def hessian(x: Tensor) -> Tensor:
-        trace.evaluations += 1
+        trace.evaluations += live[0]
         with torch.enable_grad():
             return torch.stack([torch.autograd.functional.hessian(
                 lambda v: sampled[0].value(v[None])[0], row) for row in x.detach()])

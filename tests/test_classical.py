@@ -98,3 +98,26 @@ def test_newton_steps_safely_through_an_indefinite_hessian():
     assert bool((losses[1:] <= losses[:-1]).all())
     # a Hessian by autograd evaluates f once (and differentiates it twice): counted too
     assert int(trace.evaluations[0]) == counted.calls > 3 * int(trace.final[0])
+
+
+@pytest.mark.parametrize("objective, steps", [(Rosenbrock(), 300),
+                                               (Quadratic(diag=[4.0, 1.0]), 300)])
+def test_armijo_batches_each_row_as_if_alone(objective, steps):
+    """Rows with their own lr, c1 and shrink: each row's status, final step, evaluation
+    count (its own backtracks only, none after it stops) and point equal a run of that row
+    alone; on the quadratic the rows converge at different steps."""
+    rows = [dict(lr=1.0, c1=1e-4, shrink=0.5), dict(lr=0.1, c1=0.3, shrink=0.8),
+            dict(lr=3.0, c1=1e-2, shrink=0.2)]
+    x0 = torch.tensor([[-1.2, 1.0], [0.0, 0.5], [2.0, 2.0]], dtype=torch.float64)
+    per_row = {k: torch.tensor([[r[k]] for r in rows], dtype=torch.float64) for k in rows[0]}
+    batch = optimize(objective, Autograd(), make("armijo", **per_row), x0, steps=steps,
+                     tol=1e-6)
+    for i, row in enumerate(rows):
+        alone = optimize(objective, Autograd(), make("armijo", **row), x0[i:i + 1],
+                         steps=steps, tol=1e-6)
+        assert batch.status[i] == alone.status[0]
+        assert int(batch.final[i]) == int(alone.final[0])
+        assert int(batch.evaluations[i]) == int(alone.evaluations[0]) > int(alone.final[0])
+        assert torch.equal(batch.x_final[i], alone.x_final[0])
+    if isinstance(objective, Quadratic):
+        assert batch.status == [CONVERGED] * 3 and len({int(t) for t in batch.final}) == 3

@@ -175,7 +175,7 @@ def test_hydra_help_and_cfg_work(tmp_path):
     proc = run_cli("--cfg", "job", "optimizer=adam", cwd=tmp_path)
     assert proc.returncode == 0 and "b2: 0.999" in proc.stdout
     proc = run_cli("--help", cwd=tmp_path)
-    assert proc.returncode == 0 and "optimizer: adabelief, adagrad, adam" in proc.stdout
+    assert proc.returncode == 0 and "optimizer: adabelief, adafactor, adagrad, adam" in proc.stdout
     assert "hydra/launcher: basic" in proc.stdout and "lr: 0.1" in proc.stdout  # sgd's
     proc = run_cli("optimizer=adam", "--help", cwd=tmp_path)  # the config it composes
     assert proc.returncode == 0 and "b2: 0.999" in proc.stdout
@@ -196,7 +196,8 @@ def test_tab_completion_of_the_gradlab_command(tmp_path):
     env = {**os.environ, "COMP_LINE": "gradlab optimizer=ad"}
     proc = subprocess.run([gradlab, "-sc", "query=bash"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
-    assert proc.stdout.split() == ["optimizer=adabelief", "optimizer=adagrad", "optimizer=adam",
+    assert proc.stdout.split() == ["optimizer=adabelief", "optimizer=adafactor",
+                                   "optimizer=adagrad", "optimizer=adam",
                                    "optimizer=adamax", "optimizer=adamw", "optimizer=ademamix",
                                    "optimizer=adopt"]
 

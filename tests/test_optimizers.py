@@ -111,10 +111,17 @@ def torch_kwargs(name: str, hyper: dict) -> dict:
     return kwargs
 
 
+def step(optimizer, objective, x, state, grad=None):
+    """One update at x, as the loop makes it (f passed to the rules that take it)."""
+    value, g = GRAD(objective, x)
+    extra = {"value": value} if optimizer.needs_value else {}
+    return optimizer.update(g if grad is None else grad, state, x, **extra)
+
+
 def own_path(optimizer, objective, x0, steps=STEPS):
     x, state, path = x0, optimizer.init(x0), [x0]
     for _ in range(steps):
-        x, state = optimizer.update(GRAD(objective, x)[1], state, x)
+        x, state = step(optimizer, objective, x, state)
         path.append(x)
     return torch.stack(path)
 
@@ -246,9 +253,89 @@ def numpy_ademamix(grad, x, steps, lr, b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, e
     return np.stack(path)
 
 
+def numpy_adafactor(grad, x, steps, lr, b1=0.0, decay_rate=0.8, eps1=1e-30, eps2=1e-3,
+                    clip_threshold=1.0, weight_decay=0.0, relative_step=True,
+                    scale_parameter=True):
+    """Shazeer & Stern 2018, Algorithm 2 with sections 6-8 (clipping, decay, relative step)."""
+    def rms(a):
+        return np.sqrt(np.mean(a * a))
+
+    v, m, path = np.zeros_like(x), np.zeros_like(x), [x]
+    for t in range(1, steps + 1):
+        g = grad(x)
+        rho = min(lr, 1 / np.sqrt(t)) if relative_step else lr
+        alpha = max(eps2, rms(x)) * rho if scale_parameter else rho
+        beta2 = 1 - t ** -decay_rate
+        v = beta2 * v + (1 - beta2) * (g * g + eps1)
+        u = g / np.sqrt(v)
+        u = u / max(1.0, rms(u) / clip_threshold)
+        m = b1 * m + (1 - b1) * u
+        x = x - alpha * m - alpha * weight_decay * x
+        path.append(x)
+    return np.stack(path)
+
+
+def numpy_polyak(grad, x, steps, lr, f_star=0.0, c=1.0):
+    """Polyak 1987 with the SPS_max cap of Loizou et al. 2021, in NumPy."""
+    path = [x]
+    for _ in range(steps):
+        g = grad(x)
+        gap, squared = max(grad.value(x) - f_star, 0.0), g @ g
+        x = x - (min(gap / (c * squared), lr) if squared > 0 else 0.0) * g
+        path.append(x)
+    return np.stack(path)
+
+
+def numpy_prodigy(grad, x, steps, lr, b1=0.9, b2=0.999, eps=1e-8, d0=1e-6, weight_decay=0.0):
+    """Mishchenko & Defazio 2024, Algorithm 4 (Prodigy, Adam version), in NumPy."""
+    x0, d, r, path = x, d0, 0.0, [x]
+    s, m, v = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
+    for _ in range(steps):
+        g = grad(x)
+        m = b1 * m + (1 - b1) * d * g
+        v = b2 * v + (1 - b2) * d * d * g * g
+        r = np.sqrt(b2) * r + (1 - np.sqrt(b2)) * lr * d * d * (g @ (x0 - x))
+        s = np.sqrt(b2) * s + (1 - np.sqrt(b2)) * lr * d * d * g
+        x = x - lr * d * (m / (np.sqrt(v) + d * eps) + weight_decay * x)
+        norm = np.abs(s).sum()
+        d = max(d, r / norm) if norm > 0 else d
+        path.append(x)
+    return np.stack(path)
+
+
+def numpy_schedule_free(grad, x, steps, lr, beta=0.9, weight_decay=0.0, warmup=0,
+                        weight_power=2.0, b2=None, eps=1e-8):
+    """Defazio et al. 2024, Algorithm 1 (SGD; b2 None) and 2 (AdamW), with warm-up and
+    weights γ_tᵖ, in NumPy; the path is of y, where gradients are taken."""
+    z, avg, v, weights, path = x, x, np.zeros_like(x), 0.0, [x]
+    y = x
+    for t in range(1, steps + 1):
+        g = grad(y)
+        gamma = lr * (min(1.0, t / warmup) if warmup else 1.0)
+        if b2 is None:
+            z = z - gamma * (g + weight_decay * y)
+        else:
+            gamma *= np.sqrt(1 - b2**t)
+            v = b2 * v + (1 - b2) * g * g
+            z = z - gamma * (g / (np.sqrt(v) + eps) + weight_decay * y)
+        weights += gamma**weight_power
+        c = gamma**weight_power / weights
+        avg = (1 - c) * avg + c * z
+        y = (1 - beta) * z + beta * avg
+        path.append(y)
+    return np.stack(path)
+
+
+def numpy_schedule_free_adamw(grad, x, steps, lr, b2=0.999, **hyper):
+    return numpy_schedule_free(grad, x, steps, lr, b2=b2, **hyper)
+
+
 # rules torch.optim does not have: a NumPy statement of each paper's algorithm
 PAPER = {"lion": numpy_lion, "signsgd": numpy_signsgd, "adabelief": numpy_adabelief,
-         "adopt": numpy_adopt, "ademamix": numpy_ademamix}
+         "adopt": numpy_adopt, "ademamix": numpy_ademamix, "adafactor": numpy_adafactor,
+         "polyak": numpy_polyak, "prodigy": numpy_prodigy,
+         "schedule_free_sgd": numpy_schedule_free,
+         "schedule_free_adamw": numpy_schedule_free_adamw}
 PAPER_SETTINGS = {
     "lion": [dict(lr=1e-3), dict(lr=3e-3, b1=0.8, b2=0.95), dict(lr=1e-3, weight_decay=0.5)],
     "signsgd": [dict(lr=1e-3), dict(lr=2e-3, momentum=0.9), dict(lr=1e-3, weight_decay=0.3)],
@@ -258,19 +345,37 @@ PAPER_SETTINGS = {
               dict(lr=1e-3, weight_decay=0.3)],
     "ademamix": [dict(lr=1e-3), dict(lr=2e-3, b3=0.999, alpha=2.0, warmup=150),
                  dict(lr=1e-3, b1=0.8, weight_decay=0.3)],
+    "adafactor": [dict(lr=1e-2), dict(lr=1e-2, relative_step=False, scale_parameter=False,
+                                      clip_threshold=0.5, decay_rate=0.6),
+                  dict(lr=1e-2, b1=0.9, weight_decay=0.1, eps2=1e-2)],
+    "polyak": [dict(lr=1.0), dict(lr=0.05, c=0.5), dict(lr=1.0, c=2.0)],
+    "prodigy": [dict(lr=1.0), dict(lr=0.5, b1=0.8, b2=0.99, d0=1e-4),
+                dict(lr=1.0, weight_decay=0.1, eps=1e-6)],
+    "schedule_free_sgd": [dict(lr=1e-4), dict(lr=2e-4, beta=0.5, warmup=50),
+                          dict(lr=1e-4, weight_decay=0.1, weight_power=1.0)],
+    "schedule_free_adamw": [dict(lr=1e-2), dict(lr=5e-3, beta=0.8, b2=0.99, warmup=50),
+                            dict(lr=1e-2, weight_decay=0.1, eps=1e-6, weight_power=1.0)],
 }
+
+
+# Polyak's step on a condition number of 1e3 is chaotic: rounding differences of 1e-16 grow
+# tenfold every ten steps, in any implementation; on a condition number of 10 it contracts
+PAPER_PROBLEMS = {"polyak": ("rosenbrock2", "quad10_cond10")}
+PROBLEMS_TOO = {"quad10_cond10": lambda: (Quadratic(dim=10, cond=10.0, seed=0),
+                                          Quadratic(dim=10).initial_point(0))}
 
 
 @pytest.mark.parametrize("name, hyper, problem", [
     pytest.param(name, hyper, problem, id=f"{name}-{i}-{problem}")
     for name in PAPER for i, hyper in enumerate(PAPER_SETTINGS[name])
-    for problem in ("rosenbrock2", "quad10")])
+    for problem in PAPER_PROBLEMS.get(name, ("rosenbrock2", "quad10"))])
 def test_follows_the_papers_algorithm(name, hyper, problem):
-    objective, x0 = PROBLEMS[problem]()
+    objective, x0 = {**PROBLEMS, **PROBLEMS_TOO}[problem]()
 
     def grad(x):
         return GRAD(objective, torch.as_tensor(x))[1].numpy()
 
+    grad.value = lambda x: float(objective.value(torch.as_tensor(x)))  # Polyak's f(x)
     reference = torch.as_tensor(PAPER[name](grad, x0.numpy(), STEPS, **hyper))
     assert_same_path(own_path(make(name, **hyper), objective, x0), reference, tol=1e-10)
 
@@ -425,7 +530,22 @@ ROWS.update(
     adopt=[dict(lr=1e-3, b1=b1, b2=b2, eps=e, weight_decay=w) for b1, b2, e, w in
            ((0.9, 0.9999, 1e-6, 0), (0.8, 0.99, 1e-4, 0.1), (0.5, 0.9, 1e-3, 0))],
     ademamix=[dict(lr=1e-3, b1=b1, b3=b3, alpha=a, weight_decay=w) for b1, b3, a, w in
-              ((0.9, 0.9999, 5.0, 0), (0.8, 0.999, 2.0, 0.1), (0.5, 0.99, 8.0, 0))])
+              ((0.9, 0.9999, 5.0, 0), (0.8, 0.999, 2.0, 0.1), (0.5, 0.99, 8.0, 0))],
+    adafactor=[dict(lr=1e-2, b1=b1, decay_rate=c, eps2=e, clip_threshold=d, weight_decay=w)
+               for b1, c, e, d, w in ((0, 0.8, 1e-3, 1.0, 0), (0.9, 0.6, 1e-2, 0.5, 0.1),
+                                      (0.5, 1.0, 1e-4, 2.0, 0))],
+    polyak=[dict(lr=lr, f_star=f, c=c) for lr, f, c in ((1.0, 0, 1), (0.05, -1, 0.5),
+                                                        (0.5, 0.1, 2))],
+    prodigy=[dict(lr=lr, b1=b1, b2=b2, eps=e, d0=d, weight_decay=w)
+             for lr, b1, b2, e, d, w in ((1.0, 0.9, 0.999, 1e-8, 1e-6, 0),
+                                         (0.5, 0.8, 0.99, 1e-6, 1e-4, 0.1),
+                                         (2.0, 0.5, 0.9, 1e-3, 1e-5, 0))],
+    schedule_free_sgd=[dict(lr=1e-4, beta=b, weight_decay=w, weight_power=p)
+                       for b, w, p in ((0.9, 0, 2), (0.5, 0.1, 1), (0.0, 0, 0))],
+    schedule_free_adamw=[dict(lr=1e-2, beta=b, b2=b2, eps=e, weight_decay=w, weight_power=p)
+                         for b, b2, e, w, p in ((0.9, 0.999, 1e-8, 0, 2),
+                                                (0.8, 0.99, 1e-6, 0.1, 1),
+                                                (0.5, 0.9, 1e-3, 0, 3))])
 SETTINGS_ALL = {**SETTINGS, **PAPER_SETTINGS}
 BATCHES = [
     pytest.param(name, [{**SETTINGS_ALL[name][0], "lr": SETTINGS_ALL[name][0]["lr"] * scale}
@@ -454,9 +574,9 @@ def test_select_freezes_rows(name):
     x = torch.tensor([[-1.2, 1.0], [0.0, 0.5], [2.0, 2.0]], dtype=torch.float64)
     state = optimizer.init(x)
     for _ in range(3):
-        x, state = optimizer.update(GRAD(objective, x)[1], state, x)
+        x, state = step(optimizer, objective, x, state)
     active = torch.tensor([True, False, True])
-    stepped, stepped_state = optimizer.update(GRAD(objective, x)[1], state, x)
+    stepped, stepped_state = step(optimizer, objective, x, state)
     kept, kept_state = select(active, stepped, x), select(active, stepped_state, state)
     assert torch.equal(kept[1], x[1]) and torch.equal(kept[active], stepped[active])
     for new, old, moved in zip(kept_state, state, stepped_state, strict=True):
@@ -473,13 +593,13 @@ def test_inputs_are_never_mutated(name):
     state = optimizer.init(x0)
     grad = GRAD(objective, x0)[1]
     grad_copy = grad.clone()
-    x1, state1 = optimizer.update(grad, state, x0)
+    x1, state1 = step(optimizer, objective, x0, state, grad)
     assert torch.equal(x0, x0_copy) and torch.equal(grad, grad_copy)
     if name != "torch":  # own states are values: stepping one twice gives the same result
-        again, _ = optimizer.update(grad, state, x0)
+        again, _ = step(optimizer, objective, x0, state, grad)
         assert torch.equal(again, x1)
     x1_copy = x1.clone()
-    x2, _ = optimizer.update(GRAD(objective, x1)[1], state1, x1)
+    x2, _ = step(optimizer, objective, x1, state1)
     assert torch.equal(x1, x1_copy) and x2 is not x1
 
 
@@ -545,6 +665,18 @@ BAD = [
     (lambda: make("ademamix", alpha=-2.0), r"optimizer\.alpha must lie in \[0.0"),
     (lambda: make("ademamix", warmup=0), r"optimizer\.warmup must be an integer >= 1"),
     (lambda: make("signsgd", momentum=1.0), r"optimizer\.momentum must lie in \[0.0, 1.0\)"),
+    (lambda: make("adafactor", decay_rate=0.0), r"optimizer\.decay_rate must lie in \(0.0, 1.0\]"),
+    (lambda: make("adafactor", clip_threshold=0.0), r"optimizer\.clip_threshold must lie in \(0"),
+    (lambda: make("adafactor", eps1=-1e-30), r"optimizer\.eps1 must lie in \[0.0"),
+    (lambda: make("adafactor", lr=0.0), r"optimizer\.lr must lie in \(0.0"),
+    (lambda: make("polyak", c=0.0), r"optimizer\.c must lie in \(0.0"),
+    (lambda: make("polyak", f_star=float("nan")), r"optimizer\.f_star must lie in \[-inf"),
+    (lambda: make("prodigy", d0=0.0), r"optimizer\.d0 must lie in \(0.0"),
+    (lambda: make("prodigy", b2=1.0), r"optimizer\.b2 must lie in \[0.0, 1.0\)"),
+    (lambda: make("schedule_free_sgd", beta=1.5), r"optimizer\.beta must lie in \[0.0, 1.0\]"),
+    (lambda: make("schedule_free_sgd", warmup=-1), r"optimizer\.warmup must be an integer >= 0"),
+    (lambda: make("schedule_free_adamw", weight_power=-2.0), r"optimizer\.weight_power must lie"),
+    (lambda: make("schedule_free_adamw", eps=-1.0), r"optimizer\.eps must lie in \[0.0"),
     (lambda: torch_optimizer("torch.optim.Adamm", lr=1e-3), r"optimizer\.cls 'torch\.optim\.Adamm' does"),
     (lambda: torch_optimizer("no_such_package.Opt", lr=1e-3), r"optimizer\.cls 'no_such_package\.Opt'"),
     (lambda: torch_optimizer("collections.OrderedDict", lr=1e-3), r"not a torch\.optim\.Optimizer"),

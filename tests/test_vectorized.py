@@ -112,6 +112,18 @@ def test_the_newer_rules_and_schedules_batch_too(tmp_path):
     assert len(assert_same_runs(basic, vectorized, ("loss", "grad_norm", "lr"))) == 64
 
 
+def test_the_rules_that_set_their_own_step_batch_too(tmp_path):
+    """Adafactor, Polyak, Prodigy, Schedule-Free SGD and AdamW and Armijo's backtracking,
+    their lr swept per row."""
+    basic, vectorized = twin_stores(tmp_path)
+    grid = ("-m", "objective=rosenbrock",
+            "optimizer=adafactor,polyak,prodigy,schedule_free_sgd,schedule_free_adamw,armijo",
+            "optimizer.lr=0.0005,0.001", "seed=0,1", "steps=40", "artifacts.plots=false")
+    basic.run(*grid)
+    vectorized.run(*grid, VECTORIZED)
+    assert len(assert_same_runs(basic, vectorized)) == 24
+
+
 def test_unbatchable_optimizers_invalid_rows_and_shape_changes(tmp_path):
     basic, vectorized = twin_stores(tmp_path)
     grid = ("-m", "objective=rosenbrock", "objective.dim=2,3", "optimizer=lbfgs,sgd",
