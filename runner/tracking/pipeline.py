@@ -42,6 +42,7 @@ class RowWriter:
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="mlflow-writer")
         self.preparer = ThreadPoolExecutor(1, thread_name_prefix="mlflow-rows")
         self.chunks: deque[list[Future]] = deque()  # the writes of chunks not yet logged
+        self.targets: dict = {}  # (client, experiment id) -> where rows go in bulk (or None)
 
     def __enter__(self) -> RowWriter:
         return self
@@ -72,7 +73,7 @@ class RowWriter:
              status: str | None = None) -> Future:
         """Log rows of a trace as runs (with `status` if given: an interrupted batch)."""
         prepared = self.preparer.submit(prepare_rows, jobs, trace, rows, objective, start_ms,
-                                        self.files, status)
+                                        self.files, status, self.targets)
         return self._submit(indices, commit_rows, jobs, prepared, objective, start_ms)
 
 
@@ -89,20 +90,25 @@ def _log_failure(job: Job, exc: Exception) -> list[Outcome]:
 
 
 def prepare_rows(jobs: Sequence[Job], trace: Trace, rows: Sequence[int], objective: Objective,
-                 start_ms: int, files: Writers | None,
-                 status: str | None) -> tuple[list[Record], sqlstore.Prepared | None]:
+                 start_ms: int, files: Writers | None, status: str | None,
+                 targets: dict) -> tuple[list[Record], sqlstore.Prepared | None]:
     """The rows' records and, on a store the bulk writer supports, their runs made ready to
-    commit in one transaction (files under way); None where they are to be logged run by run."""
+    commit in one transaction (files under way); None where they are to be logged run by run.
+    `targets` keeps each store's bulk target (sqlstore.target) for the writer's later chunks:
+    read while another chunk commits, it would wait for that transaction."""
     records = [Record.from_trace(trace, row, objective, status) for row in rows]
     ctx = jobs[0][1]
-    if not sqlstore.supports(ctx.client):
+    key = (id(ctx.client), ctx.experiment_id)
+    if key not in targets:
+        targets[key] = sqlstore.target(ctx.client, ctx.experiment_id)
+    if targets[key] is None:
         return records, None
     try:
         data = datasets.inputs(objective)
         runs = [finished_run(spec, record, run_files(spec, record, objective, c.in_sweep),
                              start_ms, c, data)
                 for (spec, c), record in zip(jobs, records)]
-        return records, sqlstore.prepare(ctx.client, ctx.experiment_id, runs, files)
+        return records, sqlstore.prepare(ctx.client, targets[key], runs, files)
     except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
         log.warning(f"preparing {len(jobs)} runs at once failed ({first_line(exc)}); "
                     "logging them one by one")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import (
-    DatasetInput, LifecycleStage, Metric, Param, RunStatus, RunTag, SourceType)
+    DatasetInput, Experiment, LifecycleStage, Metric, Param, RunStatus, RunTag, SourceType)
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
@@ -85,7 +85,7 @@ def write_runs(client: MlflowClient, experiment_id: str, runs: Sequence[Finished
     transaction); their ids.
 
     Raises MlflowException for content MLflow would refuse (then nothing is recorded)."""
-    return commit(client, prepare(client, experiment_id, runs, writers))
+    return commit(client, prepare(client, client.get_experiment(experiment_id), runs, writers))
 
 
 @dataclass
@@ -99,11 +99,18 @@ class Prepared:
     inputs: list[tuple[str, DatasetInput]] = field(default_factory=list)  # (run id, input)
 
 
-def prepare(client: MlflowClient, experiment_id: str, runs: Sequence[FinishedRun],
+def target(client: MlflowClient, experiment_id: str) -> Experiment | None:
+    """The experiment that runs are written to in bulk, or None where they cannot be
+    (`supports`). A caller writing several batches reads it once: on SQLite a read waits
+    while another batch's transaction holds the database."""
+    return client.get_experiment(experiment_id) if supports(client) else None
+
+
+def prepare(client: MlflowClient, experiment: Experiment, runs: Sequence[FinishedRun],
             writers: Writers | None = None) -> Prepared:
     """The first half of write_runs: check the runs, make their rows, start their files.
     `commit` does the rest; in between, the caller can prepare the next runs."""
-    experiment = client.get_experiment(experiment_id)
+    experiment_id = experiment.experiment_id
     if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
         raise MlflowException(f"experiment {experiment_id} is deleted")
     ids = [uuid.uuid4().hex for _ in runs]
