@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from optimizers.adam import _beta_power, decayed, moments
-from optimizers.base import Hyper, Optimizer, Schedule, check_count, check_hyper, is_zero
+from optimizers.base import Hyper, Optimizer, Schedule, check_counts, check_hyper, is_zero, ratio
 from optimizers.schedules import constant, rate
 
 
@@ -296,17 +296,22 @@ def ademamix(lr: Hyper, *, b1: Hyper, b2: Hyper, b3: Hyper, alpha: Hyper, eps: H
     check_hyper("b3", b3, high=1.0, open_high=True)
     check_hyper("alpha", alpha)
     if warmup is not None:
-        check_count("warmup", warmup)
+        check_counts("warmup", warmup)
     schedule = schedule or constant()
 
     def slow(step: int) -> tuple[Hyper, Hyper]:
-        """α and β₃ at this step (their warm-up)."""
-        if warmup is None or step >= warmup:
+        """α and β₃ at this step (their warm-up; one per row for per-row warm-ups)."""
+        if warmup is None or not bool(torch.as_tensor(step < warmup).any()):
             return alpha, b3
-        frac = step / warmup
-        ln1, ln3 = math.log(b1), _log(b3)
+        frac = ratio(step, warmup)
+        ln1, ln3 = _log(b1), _log(b3)
         b3_t = _exp(ln1 * ln3 / ((1 - frac) * ln3 + frac * ln1))
-        return alpha * frac, torch.minimum(b3_t, b3) if isinstance(b3_t, Tensor) else min(b3_t, b3)
+        if not isinstance(b3_t, Tensor):
+            return alpha * frac, min(b3_t, b3)
+        warming = torch.as_tensor(step < warmup)
+        return (torch.where(warming, alpha * frac, alpha),
+                torch.where(warming, torch.minimum(b3_t, torch.as_tensor(b3, dtype=b3_t.dtype)),
+                            b3))
 
     init = zeros_state(AdemamixState, 3)
 

@@ -85,6 +85,25 @@ def check_count(name: str, value: object, low: int = 1) -> int:
     return value
 
 
+def check_counts(name: str, value: object, low: int = 1) -> int | Tensor:
+    """check_count for a count a batch may vary per row (a warm-up's length): an int, or a
+    tensor of whole numbers (B, 1) as the vectorized launcher passes every numeric
+    hyperparameter; returned unchanged."""
+    if not isinstance(value, Tensor):
+        return check_count(name, value, low)
+    key = name if "." in name else f"optimizer.{name}"
+    bad = (value != value.round()) | (value < low) | ~torch.isfinite(value)
+    if bool(bad.any()):
+        raise OptimizerError(f"{key} must be an integer >= {low}, got {value[bad][0].item()}")
+    return value
+
+
+def ratio(n: int, d: Hyper) -> Hyper:
+    """n / d, correctly rounded for a tensor d too (`n / tensor` multiplies by a rounded
+    reciprocal: a row of a batch would differ from the same run alone in its last bits)."""
+    return torch.as_tensor(n, dtype=d.dtype, device=d.device) / d if isinstance(d, Tensor) else n / d
+
+
 def shown(value: object) -> str:
     """A value as the command line spells it: null, true, 'text', [1, 2]."""
     if value is None or isinstance(value, bool):

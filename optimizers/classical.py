@@ -17,7 +17,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from optimizers.base import Hyper, Optimizer, OptimizerError, Schedule, check_count, check_hyper
+from optimizers.base import (
+    Hyper, Optimizer, OptimizerError, Schedule, check_count, check_counts, check_hyper)
 from optimizers.schedules import constant, rate
 
 STALL_STEPS = 10  # a line search that can no longer move stands still: `stalled` after this
@@ -38,7 +39,7 @@ def armijo(lr: Hyper, *, c1: Hyper, shrink: Hyper, max_backtracks: int,
     check_hyper("lr", lr, open_low=True)
     check_hyper("c1", c1, open_low=True, high=1.0, open_high=True)
     check_hyper("shrink", shrink, open_low=True, high=1.0, open_high=True)
-    max_backtracks = check_count("max_backtracks", max_backtracks)
+    check_counts("max_backtracks", max_backtracks)
     schedule = schedule or constant()
 
     def init(params: Tensor) -> ArmijoState:
@@ -49,18 +50,20 @@ def armijo(lr: Hyper, *, c1: Hyper, shrink: Hyper, max_backtracks: int,
         value = state.value if state.value is not None else closure(params)[0]
         alpha = _rows_of(schedule(lr, state.step), value)
         sufficient, factor = _rows_of(c1, value), _rows_of(shrink, value)
+        tries = _rows_of(max_backtracks, value)
         slope = (grad * grad).sum(-1)
         done = torch.zeros_like(value, dtype=torch.bool)
         new, new_value = params, value
-        for _ in range(max_backtracks + 1):
+        for attempt in range(int(tries.max()) + 1):
+            done = done | (attempt > tries)  # a row out of backtracks stays where it is
+            if bool(done.all()):
+                break
             trial = params - alpha.unsqueeze(-1) * grad
             f_trial = closure(trial, rows=~done)[0]
             accept = ~done & (f_trial <= value - sufficient * alpha * slope)
             new = torch.where(accept.unsqueeze(-1), trial, new)
             new_value = torch.where(accept, f_trial, new_value)
             done = done | accept
-            if bool(done.all()):
-                break
             alpha = torch.where(done, alpha, alpha * factor)
         return new, ArmijoState(state.step + 1, new_value)
 

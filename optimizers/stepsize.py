@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from optimizers.adaptive import _check_adam_like, _rowwise
-from optimizers.base import Hyper, Optimizer, Schedule, check_count, check_hyper
+from optimizers.base import Hyper, Optimizer, Schedule, check_counts, check_hyper, is_zero, ratio
 from optimizers.schedules import constant, rate
 
 
@@ -114,7 +114,7 @@ class FreeState(NamedTuple):
     exp_avg_sq: Tensor | None = None
 
 
-def schedule_free_sgd(lr: Hyper, *, beta: Hyper, weight_decay: Hyper, warmup: int,
+def schedule_free_sgd(lr: Hyper, *, beta: Hyper, weight_decay: Hyper, warmup: Hyper,
                       weight_power: Hyper, schedule: Schedule | None = None) -> Optimizer:
     """Schedule-Free SGD (Defazio et al., "The road less scheduled", NeurIPS 2024,
     Algorithm 1 with the warm-up and weighting of its section 4): the run's point is y,
@@ -143,7 +143,7 @@ def schedule_free_sgd(lr: Hyper, *, beta: Hyper, weight_decay: Hyper, warmup: in
 
 
 def schedule_free_adamw(lr: Hyper, *, beta: Hyper, b2: Hyper, eps: Hyper, weight_decay: Hyper,
-                        warmup: int, weight_power: Hyper,
+                        warmup: Hyper, weight_power: Hyper,
                         schedule: Schedule | None = None) -> Optimizer:
     """Schedule-Free AdamW (Defazio et al. 2024, Algorithm 2): Schedule-Free SGD with z's
     step normalised by Adam's second moment and its bias correction in γ_t,
@@ -174,12 +174,12 @@ def schedule_free_adamw(lr: Hyper, *, beta: Hyper, b2: Hyper, eps: Hyper, weight
                      rate=_warmed_rate(lr, schedule, warmup))
 
 
-def _check_free(lr: Hyper, beta: Hyper, weight_decay: Hyper, warmup: int,
+def _check_free(lr: Hyper, beta: Hyper, weight_decay: Hyper, warmup: Hyper,
                 weight_power: Hyper) -> None:
     check_hyper("lr", lr, open_low=True)
     check_hyper("beta", beta, high=1.0)
     check_hyper("weight_decay", weight_decay)
-    check_count("warmup", warmup, low=0)
+    check_counts("warmup", warmup, low=0)
     check_hyper("weight_power", weight_power)
 
 
@@ -187,13 +187,17 @@ def _free_init(params: Tensor) -> FreeState:
     return FreeState(0, params, params, 0.0)
 
 
-def _warmed(lr: Hyper, schedule: Schedule, warmup: int, step: int) -> Hyper:
-    """γ_t of update t (t from 0): the schedule's rate times min(1, (t + 1)/W)."""
-    return schedule(lr, step) * min(1.0, (step + 1) / warmup) if warmup else schedule(lr, step)
+def _warmed(lr: Hyper, schedule: Schedule, warmup: Hyper, step: int) -> Hyper:
+    """γ_t of update t (t from 0): the schedule's rate times min(1, (t + 1)/W), W = 0 none
+    (W one per row, for per-row warm-ups)."""
+    if not isinstance(warmup, Tensor):
+        return schedule(lr, step) * min(1.0, (step + 1) / warmup) if warmup else schedule(lr, step)
+    ramp = torch.where(warmup > 0, ratio(step + 1, warmup.clamp_min(1)).clamp_max(1.0), 1.0)
+    return schedule(lr, step) * ramp
 
 
-def _warmed_rate(lr: Hyper, schedule: Schedule, warmup: int):
-    if not warmup:
+def _warmed_rate(lr: Hyper, schedule: Schedule, warmup: Hyper):
+    if is_zero(warmup):
         return rate(lr, schedule)
     return lambda step: _warmed(lr, schedule, warmup, step)
 

@@ -103,11 +103,12 @@ def test_newton_steps_safely_through_an_indefinite_hessian():
 @pytest.mark.parametrize("objective, steps", [(Rosenbrock(), 300),
                                                (Quadratic(diag=[4.0, 1.0]), 300)])
 def test_armijo_batches_each_row_as_if_alone(objective, steps):
-    """Rows with their own lr, c1 and shrink: each row's status, final step, evaluation
-    count (its own backtracks only, none after it stops) and point equal a run of that row
-    alone; on the quadratic the rows converge at different steps."""
-    rows = [dict(lr=1.0, c1=1e-4, shrink=0.5), dict(lr=0.1, c1=0.3, shrink=0.8),
-            dict(lr=3.0, c1=1e-2, shrink=0.2)]
+    """Rows with their own lr, c1, shrink and max_backtracks: each row's status, final step,
+    evaluation count (its own backtracks only, none after it stops) and point equal a run of
+    that row alone; on the quadratic the rows converge at different steps."""
+    rows = [dict(lr=1.0, c1=1e-4, shrink=0.5, max_backtracks=50),
+            dict(lr=0.1, c1=0.3, shrink=0.8, max_backtracks=2),
+            dict(lr=3.0, c1=1e-2, shrink=0.2, max_backtracks=10)]
     x0 = torch.tensor([[-1.2, 1.0], [0.0, 0.5], [2.0, 2.0]], dtype=torch.float64)
     per_row = {k: torch.tensor([[r[k]] for r in rows], dtype=torch.float64) for k in rows[0]}
     batch = optimize(objective, Autograd(), make("armijo", **per_row), x0, steps=steps,

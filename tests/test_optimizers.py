@@ -529,8 +529,9 @@ ROWS.update(
                ((0.9, 0.999, 1e-16, 0), (0.8, 0.99, 1e-10, 0.1), (0.5, 0.9, 1e-8, 0))],
     adopt=[dict(lr=1e-3, b1=b1, b2=b2, eps=e, weight_decay=w) for b1, b2, e, w in
            ((0.9, 0.9999, 1e-6, 0), (0.8, 0.99, 1e-4, 0.1), (0.5, 0.9, 1e-3, 0))],
-    ademamix=[dict(lr=1e-3, b1=b1, b3=b3, alpha=a, weight_decay=w) for b1, b3, a, w in
-              ((0.9, 0.9999, 5.0, 0), (0.8, 0.999, 2.0, 0.1), (0.5, 0.99, 8.0, 0))],
+    ademamix=[dict(lr=1e-3, b1=b1, b3=b3, alpha=a, weight_decay=w, warmup=n)
+              for b1, b3, a, w, n in ((0.9, 0.9999, 5.0, 0, 150), (0.8, 0.999, 2.0, 0.1, 30),
+                                      (0.5, 0.99, 8.0, 0, 60))],
     adafactor=[dict(lr=1e-2, b1=b1, decay_rate=c, eps2=e, clip_threshold=d, weight_decay=w)
                for b1, c, e, d, w in ((0, 0.8, 1e-3, 1.0, 0), (0.9, 0.6, 1e-2, 0.5, 0.1),
                                       (0.5, 1.0, 1e-4, 2.0, 0))],
@@ -540,12 +541,13 @@ ROWS.update(
              for lr, b1, b2, e, d, w in ((1.0, 0.9, 0.999, 1e-8, 1e-6, 0),
                                          (0.5, 0.8, 0.99, 1e-6, 1e-4, 0.1),
                                          (2.0, 0.5, 0.9, 1e-3, 1e-5, 0))],
-    schedule_free_sgd=[dict(lr=1e-4, beta=b, weight_decay=w, weight_power=p)
-                       for b, w, p in ((0.9, 0, 2), (0.5, 0.1, 1), (0.0, 0, 0))],
-    schedule_free_adamw=[dict(lr=1e-2, beta=b, b2=b2, eps=e, weight_decay=w, weight_power=p)
-                         for b, b2, e, w, p in ((0.9, 0.999, 1e-8, 0, 2),
-                                                (0.8, 0.99, 1e-6, 0.1, 1),
-                                                (0.5, 0.9, 1e-3, 0, 3))])
+    schedule_free_sgd=[dict(lr=1e-4, beta=b, weight_decay=w, weight_power=p, warmup=n)
+                       for b, w, p, n in ((0.9, 0, 2, 0), (0.5, 0.1, 1, 20), (0.0, 0, 0, 50))],
+    schedule_free_adamw=[dict(lr=1e-2, beta=b, b2=b2, eps=e, weight_decay=w, weight_power=p,
+                              warmup=n)
+                         for b, b2, e, w, p, n in ((0.9, 0.999, 1e-8, 0, 2, 50),
+                                                   (0.8, 0.99, 1e-6, 0.1, 1, 0),
+                                                   (0.5, 0.9, 1e-3, 0, 3, 10))])
 SETTINGS_ALL = {**SETTINGS, **PAPER_SETTINGS}
 BATCHES = [
     pytest.param(name, [{**SETTINGS_ALL[name][0], "lr": SETTINGS_ALL[name][0]["lr"] * scale}
@@ -664,6 +666,8 @@ BAD = [
     (lambda: make("ademamix", b3=1.0), r"optimizer\.b3 must lie in \[0.0, 1.0\)"),
     (lambda: make("ademamix", alpha=-2.0), r"optimizer\.alpha must lie in \[0.0"),
     (lambda: make("ademamix", warmup=0), r"optimizer\.warmup must be an integer >= 1"),
+    (lambda: make("ademamix", warmup=torch.tensor([[10.0], [2.5]])),
+     r"optimizer\.warmup must be an integer >= 1, got 2\.5"),
     (lambda: make("signsgd", momentum=1.0), r"optimizer\.momentum must lie in \[0.0, 1.0\)"),
     (lambda: make("adafactor", decay_rate=0.0), r"optimizer\.decay_rate must lie in \(0.0, 1.0\]"),
     (lambda: make("adafactor", clip_threshold=0.0), r"optimizer\.clip_threshold must lie in \(0"),

@@ -21,7 +21,7 @@ from runner.loop import Trace
 from runner.results import Outcome, Record
 from runner.spec import RunSpec
 from runner.tracking import datasets, sqlstore
-from runner.tracking.client import retrying, store_error
+from runner.tracking.client import is_transient, retrying, store_error
 from runner.tracking.files import Writers
 from runner.tracking.runs import Context, finished_run, log_failure, log_run
 
@@ -125,6 +125,8 @@ def commit_rows(jobs: Sequence[Job], prepared: Future, objective: Objective,
             ids = retrying(sqlstore.commit, jobs[0][1].client, batch)  # atomic: safe to retry
             return [Outcome.of(run_id, record) for run_id, record in zip(ids, records)]
         except Exception as exc:  # noqa: BLE001 - retried run by run, where errors are per run
+            if is_transient(exc):  # locked past the retry budget: run by run would wait
+                raise  # as long again for each run; these runs fail, with the reason
             log.warning(f"writing {len(jobs)} runs at once failed ({first_line(exc)}); "
                         "writing them one by one")
     return [_log_one(job, record, objective, start_ms) for job, record in zip(jobs, records)]
