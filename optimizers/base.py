@@ -41,6 +41,8 @@ class Optimizer:
     lr_decay), None where it is the constant `lr`: runs log it as their `lr` history.
     `needs_value`: the loop also passes the step's f(x) (one per row), as `value=`: a rule
     whose step size depends on it (Polyak's) takes it without evaluating f again.
+    `observe(f)`, where set, is told each step's f after its update (a schedule that
+    depends on f: reduce-on-plateau).
     """
 
     name: str
@@ -51,6 +53,7 @@ class Optimizer:
     stall_steps: int = 0
     rate: Rate | None = None
     needs_value: bool = False
+    observe: Callable[[Tensor], None] | None = None
 
 
 def check_hyper(name: str, value: Hyper, *, low: float = 0.0, high: float | None = None,

@@ -7,6 +7,7 @@ Parameters may be tensors broadcasting over a batch, like the hyperparameters.
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import torch
@@ -14,12 +15,14 @@ from torch import Tensor
 
 from optimizers.base import (
     Hyper,
+    OptimizerError,
     Rate,
     Schedule,
     check_count,
     check_hyper,
     is_zero,
     power,
+    shown,
 )
 
 
@@ -135,3 +138,99 @@ def warmup(steps: int, start_factor: Hyper, decay: Schedule | None = None) -> Sc
 def _cos_anneal(start: Hyper, end: Hyper, pct: Hyper) -> Hyper:
     cos = torch.cos(math.pi * pct) if isinstance(pct, Tensor) else math.cos(math.pi * pct)
     return end + (start - end) / 2.0 * (cos + 1)
+
+
+PLATEAU_MODES, THRESHOLD_MODES = ("min", "max"), ("rel", "abs")
+
+
+class Plateau:
+    """lr reduced when f stops improving, as torch.optim.lr_scheduler.ReduceLROnPlateau fed
+    the step's f after each update: after more than `patience` steps without f below
+    best·(1 − threshold) (`threshold_mode=abs`: best − threshold; `mode=max`: above), lr ←
+    max(lr·factor, min_lr) when that lowers it by more than `eps`, then `cooldown` steps in
+    which bad steps are not counted. With minibatches f is the step's sample's.
+
+    The one schedule with a state: the loop tells it each step's f (`observe`, through the
+    Optimizer's `observe`); `schedule(lr, t)` is the rate of update t, kept for every t (as
+    change points) so the run's `lr` history can be read after it. One per row of a batch:
+    each row reduces on its own f. A new run (update 0) starts it afresh.
+    """
+
+    def __init__(self, mode: str, factor: Hyper, patience: int, threshold: Hyper,
+                 threshold_mode: str, cooldown: int, min_lr: Hyper, eps: Hyper) -> None:
+        for key, value, allowed in (("mode", mode, PLATEAU_MODES),
+                                    ("threshold_mode", threshold_mode, THRESHOLD_MODES)):
+            if value not in allowed:
+                raise OptimizerError(f"schedule.{key} must be one of {', '.join(allowed)}, "
+                                     f"got {shown(value)}")
+        check_hyper("schedule.factor", factor, high=1.0, open_high=True)
+        check_count("schedule.patience", patience, low=0)
+        check_hyper("schedule.threshold", threshold)
+        check_count("schedule.cooldown", cooldown, low=0)
+        check_hyper("schedule.min_lr", min_lr)
+        check_hyper("schedule.eps", eps)
+        self.sign = 1.0 if mode == "min" else -1.0  # f as minimised
+        self.factor, self.patience, self.threshold = factor, patience, threshold
+        # torch's "better than best": min rel a < best(1 − thr), max rel a > best(1 + thr),
+        # abs a < best − thr and a > best + thr: on −a, below best·this, or best − thr
+        self.scale = 1 - threshold if mode == "min" else 1 + threshold
+        self.relative, self.cooldown = threshold_mode == "rel", cooldown
+        self.min_lr, self.eps = min_lr, eps
+        self.changes: list[tuple[int, Hyper]] = []  # (first update, its rate)
+
+    def __call__(self, lr: Hyper, step: int) -> Hyper:
+        if step == 0 and not self.observed:
+            self._start(lr)
+        index = bisect.bisect_right(self.changes, step, key=lambda change: change[0]) - 1
+        return self.changes[index][1]
+
+    def _start(self, lr: Hyper) -> None:
+        column = torch.as_tensor(lr, dtype=torch.float64)
+        self.changes = [(0, lr)]
+        self.current = lr
+        self.best = torch.full_like(column, math.inf)
+        self.bad = torch.zeros_like(column, dtype=torch.long)
+        self.cooling = torch.zeros_like(column, dtype=torch.long)
+        self.observed = 0
+
+    observed = 0
+
+    def observe(self, value: Tensor) -> None:
+        """f after update t (one per row): decides the rate of update t + 1."""
+        if not self.changes:  # told before any update: the rate starts from lr
+            return
+        f = self.sign * value.reshape(self.best.shape).to(self.best.dtype)
+        bar = self.best * self.scale if self.relative else self.best - self.threshold
+        better = f < torch.where(torch.isinf(self.best), math.inf, bar)  # the first f counts
+        self.best = torch.where(better, f, self.best)
+        self.bad = torch.where(better, 0, self.bad + 1)
+        cooling = self.cooling > 0
+        self.cooling = torch.where(cooling, self.cooling - 1, self.cooling)
+        self.bad = torch.where(cooling, 0, self.bad)
+        trigger = self.bad > self.patience
+        self.cooling = torch.where(trigger, self.cooldown, self.cooling)
+        self.bad = torch.where(trigger, 0, self.bad)
+        lowered = _maximum(self.current * self.factor, self.min_lr)
+        reduce = trigger & torch.as_tensor(self.current - lowered > self.eps)
+        self.observed += 1
+        if bool(reduce.any()):
+            self.current = _where(reduce, lowered, self.current)
+            self.changes.append((self.observed, self.current))
+
+
+def plateau(mode: str, factor: Hyper, patience: int, threshold: Hyper, threshold_mode: str,
+            cooldown: int, min_lr: Hyper, eps: Hyper) -> Plateau:
+    """ReduceLROnPlateau (see Plateau)."""
+    return Plateau(mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps)
+
+
+def _maximum(a: Hyper, b: Hyper) -> Hyper:
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return torch.maximum(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b))
+    return max(a, b)
+
+
+def _where(mask: Tensor, a: Hyper, b: Hyper) -> Hyper:
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return torch.where(mask, a, b)
+    return a if bool(mask) else b

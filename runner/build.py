@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -87,7 +87,11 @@ def build_optimizer(spec: RunSpec, **overrides: Any) -> Optimizer:
     check_node(spec, "schedule")
     check_node(spec, "optimizer")
     schedule = instantiate_node(spec.config["schedule"], "schedule", **overrides.pop("schedule", {}))
-    return instantiate_node(spec.config["optimizer"], "optimizer", schedule=schedule, **overrides)
+    optimizer = instantiate_node(spec.config["optimizer"], "optimizer", schedule=schedule,
+                                 **overrides)
+    if hasattr(schedule, "observe"):  # reduce-on-plateau: told each step's f
+        optimizer = replace(optimizer, observe=schedule.observe)
+    return optimizer
 
 
 def build(spec: RunSpec, *, with_x0: bool = True) -> Setup:

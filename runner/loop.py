@@ -325,6 +325,8 @@ def _optimize(
         if t == steps:
             break
         new_x, new_state = optimizer.update(grad, state, x, closure=closure, **extra(value))
+        if optimizer.observe is not None:
+            optimizer.observe(value)
         if n_active < batch:
             new_x, new_state = select(active, new_x, x), select(active, new_state, state)
         x_prev, x, state = x, new_x, new_state

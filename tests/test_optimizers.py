@@ -5,6 +5,7 @@ gradients) or from the objective's closed form x* = ½A⁻¹b, never from the co
 """
 
 import contextlib
+import dataclasses
 import json
 import math
 import types
@@ -848,3 +849,50 @@ def test_the_readmes_own_optimizer_runs_alone_and_batched(tmp_path):
             x = x - 0.1 * g * min(1.0, clip / float(torch.linalg.vector_norm(g)))
         path = Path(client.download_artifacts(run.info.run_id, "result.json", str(tmp_path)))
         assert json.loads(path.read_text())["x_final"] == pytest.approx(x.tolist(), rel=1e-12)
+
+
+PLATEAU_CASES = [
+    dict(factor=0.5, patience=3, threshold=1e-2),
+    dict(factor=0.3, patience=2, threshold=0.02, threshold_mode="abs", cooldown=4, min_lr=2e-4),
+    dict(mode="max", factor=0.7, patience=5, min_lr=1e-4, eps=1e-6),
+]
+
+
+@pytest.mark.parametrize("options", PLATEAU_CASES, ids=["rel", "abs-cooldown", "max-min_lr"])
+def test_plateau_gives_torchs_rates_for_the_same_losses(options):
+    """schedule=plateau under SGD on Rosenbrock, through the loop (told each step's f), against
+    torch.optim.SGD driven by ReduceLROnPlateau stepped with the same f after each step: the
+    same rate at every update (1e-15), several reductions, the same path (1e-12)."""
+    from runner.loop import optimize
+
+    objective, x0 = PROBLEMS["rosenbrock2"]()
+    plateau = make_schedule("plateau", **options)  # told f as runner.build attaches it
+    ours = dataclasses.replace(make("sgd", lr=1e-3, schedule=plateau), observe=plateau.observe)
+    trace = optimize(objective, GRAD, ours, x0[None], steps=STEPS, tol=0.0, keep_points=True)
+    rates = [float(torch.as_tensor(ours.rate(t), dtype=torch.float64)) for t in range(STEPS)]
+
+    param = x0.clone().requires_grad_(True)
+    sgd = torch.optim.SGD([param], lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(sgd, **options)
+    theirs, path = [], [x0.clone()]
+    for _ in range(STEPS):
+        theirs.append(sgd.param_groups[0]["lr"])
+        loss, param.grad = GRAD(objective, param.detach())
+        sgd.step()
+        scheduler.step(float(loss))
+        path.append(param.detach().clone())
+    assert len(set(theirs)) >= 3, "the case never reduces: it tests nothing"
+    assert max(abs(a - b) for a, b in zip(rates, theirs)) <= 1e-15 * max(theirs)
+    assert_same_path(trace.history()["points"][:, 0], torch.stack(path))
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: make_schedule("plateau", mode="lowest"), r"schedule\.mode must be one of min, max"),
+    (lambda: make_schedule("plateau", factor=1.0), r"schedule\.factor must lie in \[0.0, 1.0\)"),
+    (lambda: make_schedule("plateau", patience=-1), r"schedule\.patience must be an integer >= 0"),
+    (lambda: make_schedule("plateau", threshold_mode="pct"), r"schedule\.threshold_mode"),
+    (lambda: make_schedule("plateau", min_lr=-1.0), r"schedule\.min_lr must lie in \[0"),
+])
+def test_plateau_bad_settings_are_one_line(build, match):
+    with pytest.raises(OptimizerError, match=match):
+        build()

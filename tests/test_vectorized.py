@@ -124,6 +124,22 @@ def test_the_rules_that_set_their_own_step_batch_too(tmp_path):
     assert len(assert_same_runs(basic, vectorized)) == 24
 
 
+def test_reduce_on_plateau_batches_each_row_on_its_own_losses(tmp_path):
+    """schedule=plateau with its factor and threshold swept per row: each row reduces its
+    rate on its own f, as the same run alone (the lr histories included)."""
+    basic, vectorized = twin_stores(tmp_path)
+    grid = ("-m", "objective=rosenbrock", "optimizer=sgd,adam", "optimizer.lr=0.001",
+            "schedule=plateau", "schedule.factor=0.5,0.2", "schedule.threshold=0.01,0.001",
+            "schedule.patience=3", "seed=0,1", "steps=60", "artifacts.plots=false")
+    basic.run(*grid)
+    vectorized.run(*grid, VECTORIZED)
+    runs = assert_same_runs(basic, vectorized, ("loss", "grad_norm", "lr"))
+    assert len(runs) == 16
+    rates = [len({v for _, v in basic.history(r.info.run_id, "lr")}) for r in basic.runs()
+             if r.data.tags.get("role") != "sweep"]
+    assert max(rates) >= 3  # rows did reduce
+
+
 def test_unbatchable_optimizers_invalid_rows_and_shape_changes(tmp_path):
     basic, vectorized = twin_stores(tmp_path)
     grid = ("-m", "objective=rosenbrock", "objective.dim=2,3", "optimizer=lbfgs,sgd",
