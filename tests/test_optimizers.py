@@ -674,6 +674,10 @@ BAD = [
     (lambda: make("adafactor", clip_threshold=0.0), r"optimizer\.clip_threshold must lie in \(0"),
     (lambda: make("adafactor", eps1=-1e-30), r"optimizer\.eps1 must lie in \[0.0"),
     (lambda: make("adafactor", lr=0.0), r"optimizer\.lr must lie in \(0.0"),
+    (lambda: make("adafactor", eps2=-1e-3), r"optimizer\.eps2 must lie in \[0.0"),
+    (lambda: make("adafactor", b1=1.0), r"optimizer\.b1 must lie in \[0.0, 1.0\)"),
+    (lambda: make("prodigy", weight_decay=-0.1), r"optimizer\.weight_decay must lie in"),
+    (lambda: make("schedule_free_sgd", lr=0.0), r"optimizer\.lr must lie in \(0.0"),
     (lambda: make("polyak", c=0.0), r"optimizer\.c must lie in \(0.0"),
     (lambda: make("polyak", f_star=float("nan")), r"optimizer\.f_star must lie in \[-inf"),
     (lambda: make("prodigy", d0=0.0), r"optimizer\.d0 must lie in \(0.0"),
@@ -892,6 +896,8 @@ def test_plateau_gives_torchs_rates_for_the_same_losses(options):
     (lambda: make_schedule("plateau", patience=-1), r"schedule\.patience must be an integer >= 0"),
     (lambda: make_schedule("plateau", threshold_mode="pct"), r"schedule\.threshold_mode"),
     (lambda: make_schedule("plateau", min_lr=-1.0), r"schedule\.min_lr must lie in \[0"),
+    (lambda: make_schedule("plateau", threshold=-1e-4), r"schedule\.threshold must lie in \[0"),
+    (lambda: make_schedule("plateau", cooldown=1.5), r"schedule\.cooldown must be an integer"),
 ])
 def test_plateau_bad_settings_are_one_line(build, match):
     with pytest.raises(OptimizerError, match=match):
