@@ -68,14 +68,17 @@ def hold_lock(db: Path, ledger_glob: str, after: int, seconds: float) -> threadi
 
 @pytest.mark.parametrize("launcher", [(), VECTORIZED], ids=["basic", "vectorized"])
 def test_a_lock_held_past_the_retry_budget_is_said_and_resume_completes(store, launcher):
-    # vectorized: chunks of 2 rows long enough (6,000 steps, 2-6 s each) that the lock, taken
-    # within a second of the first chunk being recorded, is held while the next is computed,
-    # and short enough that the others are computed and written within the 25 s it is held
+    # The lock is held 40 s: past a request's 20 s wait (MLflow's SQLite busy timeout) plus
+    # the 1 s retry budget even for a request that starts up to 19 s after it is taken (at
+    # 25 s, a job still computing when the lock was taken could wait it out and succeed on a
+    # loaded machine). Vectorized: chunks of 2 rows long enough (6,000 steps, 2-6 s each)
+    # that the lock, taken within a second of the first chunk being recorded, is held while
+    # the next is computed
     steps = "steps=6000" if launcher else "steps=1500"
     sweep = ("-m", *launcher, "optimizer.lr=0.01,0.02,0.03,0.04,0.05,0.06", steps,
              "artifacts.plots=false", "hydra.launcher.max_rows=2" if launcher else "seed=0")
     store.run("steps=1", "artifacts.plots=false")  # the store exists
-    locker = hold_lock(store.folder / "mlflow.db", "multirun/*/*/jobs.jsonl", 2, 25)
+    locker = hold_lock(store.folder / "mlflow.db", "multirun/*/*/jobs.jsonl", 2, 40)
     proc = store.run(*sweep, check=False, env={"GRADLAB_STORE_RETRY_S": "1"})
     locker.join()
     assert proc.returncode == 3, proc.stderr[-3000:]
