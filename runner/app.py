@@ -93,7 +93,7 @@ def run(spec: RunSpec, hc) -> Outcome:
     from runner.job import already_finished, context, execute
     from runner.results import Outcome
     from runner.sweep.callbacks import sweep_info
-    from runner.tracking.client import store_error
+    from runner.tracking.client import StoreError, store_error
     from runner.tracking.runs import log_failure
     from runner.tracking.ui import run_url, ui_base
 
@@ -129,7 +129,10 @@ def run(spec: RunSpec, hc) -> Outcome:
               "traceback)", file=sys.stderr)
         if not multirun:
             sys.exit(EXIT_FAILED)
-        return Outcome.failure(message, run_id)
+        # the store failing mid-run (a lock held past the retry budget) is no result of the
+        # configuration's: the sweep counts it as not recorded
+        unrecorded = isinstance(exc, RunFailed) and isinstance(exc.cause, StoreError)
+        return Outcome.failure(message, run_id, unrecorded=unrecorded)
     result = outcome.result
     print(summary_line(spec.name, result["steps"], float(result["final_loss"]), outcome.status,
                        outcome.run_id))

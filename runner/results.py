@@ -206,8 +206,12 @@ class Outcome:
         return cls(run_id, record.result())
 
     @classmethod
-    def failure(cls, message: str, run_id: str | None = None) -> Outcome:
-        return cls(run_id, {"status": FAILED, "error": message})
+    def failure(cls, message: str, run_id: str | None = None,
+                unrecorded: bool = False) -> Outcome:
+        """A configuration that failed; `unrecorded`: its run (if any) ended FAILED because
+        the store failed while recording it, not because the configuration did."""
+        result = {"status": FAILED, "error": message}
+        return cls(run_id, {**result, "unrecorded": True} if unrecorded else result)
 
     @classmethod
     def skipped(cls, run) -> Outcome:

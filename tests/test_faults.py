@@ -287,3 +287,22 @@ def test_a_vectorized_sweep_stays_within_memory_mb(tmp_path):
     assert len(children(store.client, "FINISHED")) == 200
     print(f"peak RSS of the sweep's processes: {peak:.0f} MB")
     assert peak < 1200, peak
+
+
+def test_a_run_the_store_failed_to_record_counts_as_incomplete():
+    """A ledger line of a run that ended FAILED because the store failed while recording it
+    (a lock held past the retry budget) is one line of the sweep's incomplete list, as a
+    configuration with no run is; a configuration that failed by itself is not."""
+    from runner.results import Outcome
+    from runner.sweep import ledger
+
+    entries = [ledger.Entry("optimizer.lr=0.1", "r1", "failed", "ValueError: fragile"),
+               ledger.Entry("optimizer.lr=0.2", None, "failed", "database is locked"),
+               ledger.Entry("optimizer.lr=0.3", "r3", "failed", "MlflowException: locked",
+                            unrecorded=True)]
+    lines = ledger.incomplete(entries, [], 3, 2)
+    assert lines == ["optimizer.lr=0.2: no run was recorded (database is locked)",
+                     "optimizer.lr=0.3: run r3 ended FAILED while the store failed to record "
+                     "it (MlflowException: locked)"]
+    assert Outcome.failure("x", "r3", unrecorded=True).result["unrecorded"] is True
+    assert "unrecorded" not in Outcome.failure("x", "r1").result

@@ -30,7 +30,8 @@ def append(info: dict | None, overrides: Sequence[str], outcome: Outcome) -> Non
         return
     line = json.dumps({"overrides": " ".join(overrides), "run_id": outcome.run_id,
                        "status": outcome.status, "error": outcome.result.get("error"),
-                       "skipped": bool(outcome.result.get("skipped"))})
+                       "skipped": bool(outcome.result.get("skipped")),
+                       "unrecorded": bool(outcome.result.get("unrecorded"))})
     try:
         fd = os.open(info["ledger"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -48,6 +49,7 @@ class Entry:
     status: str
     error: str | None
     skipped: bool = False  # found finished by resume (computed earlier, now a child here)
+    unrecorded: bool = False  # its run ended FAILED because the store failed recording it
 
 
 def read(info: dict) -> list[Entry]:
@@ -60,13 +62,16 @@ def read(info: dict) -> list[Entry]:
 
 def incomplete(entries: Sequence[Entry], running: Sequence[str], jobs: int | None,
                children: int) -> list[str]:
-    """What went wrong, a line per configuration: no run recorded, or a run the sweep could
-    not complete (left RUNNING, ended KILLED by this process); and, of `jobs` expected,
+    """What went wrong, a line per configuration: no run recorded, a run ended FAILED because
+    the store failed while recording it, or a run the sweep could not complete (left
+    RUNNING, ended KILLED by this process); and, of `jobs` expected,
     those that left neither a run under the sweep (`children`) nor a line in the ledger
     (a worker that died, or one on another machine that failed before logging)."""
     unrecorded = [e for e in entries if not e.run_id and e.status == FAILED]
     lines = [f"{e.overrides or '(no overrides)'}: no run was recorded ({e.error})"
              for e in unrecorded]
+    lines += [f"{e.overrides or '(no overrides)'}: run {e.run_id} ended FAILED while the store "
+              f"failed to record it ({e.error})" for e in entries if e.run_id and e.unrecorded]
     lines += [f"run {run_id} was not completed (ended {KILLED.upper()})" for run_id in running]
     unaccounted = (jobs or 0) - children - len(unrecorded)  # resumed runs are children too
     if unaccounted > 0:
