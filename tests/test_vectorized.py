@@ -89,52 +89,53 @@ def test_lr_seed_optimizer_x0_grid_matches_the_basic_launcher(tmp_path):
     assert {"diverged", "converged", "max_steps"} <= set(statuses)
 
 
-def test_finite_differences_and_other_optimizers_batch_too(tmp_path):
+def through_both(tmp_path, *grid: str, metrics=("loss", "grad_norm")) -> tuple[list, Store]:
+    """The sweep `grid` through the basic and the vectorized launcher, each to its own store;
+    the runs' statuses once assert_same_runs has compared them, and the basic store."""
     basic, vectorized = twin_stores(tmp_path)
-    grid = ("-m", "objective=rosenbrock", "objective.dim=3", "gradient=finite_diff,autograd",
-            "optimizer=nesterov,rmsprop,adagrad,adamw", "optimizer.lr=0.0005,0.002", "seed=0,1",
-            "schedule=exponential", "schedule.gamma=0.99,0.995", "steps=40", "artifacts.plots=false")
-    basic.run(*grid)
-    vectorized.run(*grid, VECTORIZED)
-    assert len(assert_same_runs(basic, vectorized)) == 64
+    basic.run("-m", *grid)
+    vectorized.run("-m", *grid, VECTORIZED)
+    return assert_same_runs(basic, vectorized, metrics), basic
+
+
+def test_finite_differences_and_other_optimizers_batch_too(tmp_path):
+    statuses, _ = through_both(
+        tmp_path, "objective=rosenbrock", "objective.dim=3", "gradient=finite_diff,autograd",
+        "optimizer=nesterov,rmsprop,adagrad,adamw", "optimizer.lr=0.0005,0.002", "seed=0,1",
+        "schedule=exponential", "schedule.gamma=0.99,0.995", "steps=40", "artifacts.plots=false")
+    assert len(statuses) == 64
 
 
 def test_the_newer_rules_and_schedules_batch_too(tmp_path):
     """Adamax, NAdam, RAdam, Lion, sign SGD, AdaBelief, ADOPT, AdEMAMix under one_cycle, its
     peak swept per row."""
-    basic, vectorized = twin_stores(tmp_path)
-    grid = ("-m", "objective=rosenbrock",
-            "optimizer=adamax,nadam,radam,lion,signsgd,adabelief,adopt,ademamix",
-            "optimizer.lr=0.001,0.003", "seed=0,1", "schedule=one_cycle",
-            "schedule.pct_start=0.2,0.4", "steps=40", "artifacts.plots=false")
-    basic.run(*grid)
-    vectorized.run(*grid, VECTORIZED)
-    assert len(assert_same_runs(basic, vectorized, ("loss", "grad_norm", "lr"))) == 64
+    statuses, _ = through_both(
+        tmp_path, "objective=rosenbrock",
+        "optimizer=adamax,nadam,radam,lion,signsgd,adabelief,adopt,ademamix",
+        "optimizer.lr=0.001,0.003", "seed=0,1", "schedule=one_cycle", "schedule.pct_start=0.2,0.4",
+        "steps=40", "artifacts.plots=false", metrics=("loss", "grad_norm", "lr"))
+    assert len(statuses) == 64
 
 
 def test_the_rules_that_set_their_own_step_batch_too(tmp_path):
     """Adafactor, Polyak, Prodigy, Schedule-Free SGD and AdamW and Armijo's backtracking,
     their lr swept per row."""
-    basic, vectorized = twin_stores(tmp_path)
-    grid = ("-m", "objective=rosenbrock",
-            "optimizer=adafactor,polyak,prodigy,schedule_free_sgd,schedule_free_adamw,armijo",
-            "optimizer.lr=0.0005,0.001", "seed=0,1", "steps=40", "artifacts.plots=false")
-    basic.run(*grid)
-    vectorized.run(*grid, VECTORIZED)
-    assert len(assert_same_runs(basic, vectorized)) == 24
+    statuses, _ = through_both(
+        tmp_path, "objective=rosenbrock",
+        "optimizer=adafactor,polyak,prodigy,schedule_free_sgd,schedule_free_adamw,armijo",
+        "optimizer.lr=0.0005,0.001", "seed=0,1", "steps=40", "artifacts.plots=false")
+    assert len(statuses) == 24
 
 
 def test_reduce_on_plateau_batches_each_row_on_its_own_losses(tmp_path):
     """schedule=plateau with its factor and threshold swept per row: each row reduces its
     rate on its own f, as the same run alone (the lr histories included)."""
-    basic, vectorized = twin_stores(tmp_path)
-    grid = ("-m", "objective=rosenbrock", "optimizer=sgd,adam", "optimizer.lr=0.001",
-            "schedule=plateau", "schedule.factor=0.5,0.2", "schedule.threshold=0.01,0.001",
-            "schedule.patience=3", "seed=0,1", "steps=60", "artifacts.plots=false")
-    basic.run(*grid)
-    vectorized.run(*grid, VECTORIZED)
-    runs = assert_same_runs(basic, vectorized, ("loss", "grad_norm", "lr"))
-    assert len(runs) == 16
+    statuses, basic = through_both(
+        tmp_path, "objective=rosenbrock", "optimizer=sgd,adam", "optimizer.lr=0.001",
+        "schedule=plateau", "schedule.factor=0.5,0.2", "schedule.threshold=0.01,0.001",
+        "schedule.patience=3", "seed=0,1", "steps=60", "artifacts.plots=false",
+        metrics=("loss", "grad_norm", "lr"))
+    assert len(statuses) == 16
     rates = [len({v for _, v in basic.history(r.info.run_id, "lr")}) for r in basic.runs()
              if r.data.tags.get("role") != "sweep"]
     assert max(rates) >= 3  # rows did reduce
