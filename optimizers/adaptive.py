@@ -301,14 +301,14 @@ def ademamix(lr: Hyper, *, b1: Hyper, b2: Hyper, b3: Hyper, alpha: Hyper, eps: H
 
     def slow(step: int) -> tuple[Hyper, Hyper]:
         """α and β₃ at this step (their warm-up; one per row for per-row warm-ups)."""
-        if warmup is None or not bool(torch.as_tensor(step < warmup).any()):
+        warming = None if warmup is None else torch.as_tensor(step < warmup)
+        if warming is None or not bool(warming.any()):
             return alpha, b3
         frac = ratio(step, warmup)
         ln1, ln3 = _log(b1), _log(b3)
         b3_t = _exp(ln1 * ln3 / ((1 - frac) * ln3 + frac * ln1))
         if not isinstance(b3_t, Tensor):
             return alpha * frac, min(b3_t, b3)
-        warming = torch.as_tensor(step < warmup)
         return (torch.where(warming, alpha * frac, alpha),
                 torch.where(warming, torch.minimum(b3_t, torch.as_tensor(b3, dtype=b3_t.dtype)),
                             b3))
@@ -409,6 +409,10 @@ def _rowwise(fn: Callable[[float], float], value: Hyper) -> Hyper:
 
 def _log(value: Hyper) -> Hyper:
     return torch.log(value) if isinstance(value, Tensor) else math.log(value)
+
+
+def _sqrt(value: Hyper) -> Hyper:
+    return value.sqrt() if isinstance(value, Tensor) else math.sqrt(value)
 
 
 def _exp(value: Hyper) -> Hyper:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from optimizers.adaptive import _check_adam_like, _rowwise
+from optimizers.adaptive import _check_adam_like, _rowwise, _sqrt
 from optimizers.base import Hyper, Optimizer, Schedule, check_counts, check_hyper, is_zero, ratio
 from optimizers.schedules import constant, rate
 
@@ -221,7 +221,3 @@ def _power(base: Hyper, exponent: Hyper) -> Hyper:
                                              torch.as_tensor(exponent, dtype=torch.float64))
     values = [b ** e for b, e in zip(base.flatten().tolist(), exponent.flatten().tolist())]
     return torch.tensor(values, dtype=torch.float64).reshape(base.shape)
-
-
-def _sqrt(value: Hyper) -> Hyper:
-    return value.sqrt() if isinstance(value, Tensor) else math.sqrt(value)
