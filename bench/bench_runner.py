@@ -30,7 +30,7 @@ from runner.config import CONF_DIR, register_schema  # noqa: E402
 from runner.job import execute  # noqa: E402
 from runner.spec import RunSpec  # noqa: E402
 from runner.tracking.client import client_for, experiment_id  # noqa: E402
-from runner.tracking.runs import Context  # noqa: E402
+from runner.tracking.context import Context  # noqa: E402
 
 register_schema()
 

@@ -87,14 +87,27 @@ def main(cfg: DictConfig) -> dict | float:
 
 
 def run(spec: RunSpec, hc) -> Outcome:
-    """One job of the CLI: a single run, or one configuration of a sweep."""
+    """One job of the CLI: a single run, or one configuration of a sweep. A single run's
+    MLflow requests are made by a helper process, forked first: it loads MLflow and
+    matplotlib while this process loads torch (runner.tracking.helper)."""
+    from runner.tracking.helper import HERE, Forked
+
+    multirun = hc.mode == RunMode.MULTIRUN
+    wants_plots = bool(spec.artifacts["plots"] or spec.artifacts["gif"])
+    alone = not multirun and hasattr(os, "fork")
+    helper = Forked("warm_up", spec.tracking, hc.runtime.cwd, wants_plots) if alone else HERE
+    try:
+        return _run(spec, hc, helper)
+    finally:
+        helper.close()
+
+
+def _run(spec: RunSpec, hc, helper) -> Outcome:
     from runner.build import USER_ERRORS, build
     from runner.console import summary_line
-    from runner.job import already_finished, context, execute
+    from runner.job import execute
     from runner.results import Outcome
     from runner.sweep.callbacks import sweep_info
-    from runner.tracking.client import StoreError, store_error
-    from runner.tracking.runs import log_failure
     from runner.tracking.ui import run_url, ui_base
 
     multirun = hc.mode == RunMode.MULTIRUN
@@ -102,18 +115,18 @@ def run(spec: RunSpec, hc) -> Outcome:
     try:
         if not multirun:  # bad input never creates a store (a sweep's is there already)
             setup = build(spec)
-        ctx = context(spec, sweep_info() if multirun else None, hc.runtime.cwd,
-                      Path(hc.runtime.output_dir))
+        ctx = helper.call("context", spec, sweep_info() if multirun else None, hc.runtime.cwd,
+                          Path(hc.runtime.output_dir))
         if multirun:  # built after: a configuration that cannot be built is a FAILED run
             setup = build(spec)
-        if spec.resume and (prior := already_finished(spec, ctx)) is not None:
+        if spec.resume and (prior := helper.call("already_finished", spec, ctx)) is not None:
             return prior
-        outcome = execute(spec, ctx, setup)
+        outcome = execute(spec, ctx, setup, helper)
     except (*USER_ERRORS, TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if not multirun:
             sys.exit(EXIT_USAGE)
-        run_id = log_failure(spec, ctx, str(exc)) if ctx is not None else None
+        run_id = helper.call("log_failure", spec, ctx, str(exc)) if ctx is not None else None
         return Outcome.failure(str(exc), run_id)
     except Interrupted as exc:
         print(f"interrupted ({exc}): the run ended KILLED with the steps it took, or "
@@ -122,6 +135,8 @@ def run(spec: RunSpec, hc) -> Outcome:
     except Exception as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
+        from runner.tracking.client import StoreError, store_error
+
         run_id = exc.run_id if isinstance(exc, RunFailed) else None
         where = f"run {run_id} ended FAILED" if run_id else "no run was recorded"
         message = str(exc) if run_id else store_error(exc)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+
+import numpy as np
+import torch
 
 from objectives import LinearRegression, Objective
 from runner import plots
@@ -14,13 +16,14 @@ from runner.tracking.files import RunFiles
 
 def run_files(spec: RunSpec, record: Record, objective: Objective, in_sweep: bool) -> RunFiles:
     """The files of one run; plots are drawn when written, if `artifacts` asks for them for
-    this run (`plots_here`)."""
+    this run (`plots_here`), from numpy arrays alone (what they need of the objective is
+    evaluated here: `scene`)."""
     texts = {"config.yaml": spec.yaml, "result.json": record.result_json()}
     wanted = {"plots": plots_here(spec.artifacts["plots"], in_sweep), "gif": spec.artifacts["gif"]}
     draw = None
     if wanted["plots"] or wanted["gif"]:
-        draw = functools.partial(draw_plots, artifacts=wanted, record=record,
-                                 objective=objective, name=spec.name)
+        draw = functools.partial(plots.draw_plots, artifacts=wanted, record=record,
+                                 scene=scene(objective, record), name=spec.name)
     return RunFiles(texts, record.table(), draw)
 
 
@@ -32,15 +35,18 @@ def plots_here(plots: bool | str, in_sweep: bool) -> bool:
     return plots == "all" or (plots is True and not in_sweep)
 
 
-def draw_plots(folder: Path, artifacts: dict, record: Record, objective: Objective,
-               name: str) -> None:
-    """The plots `artifacts` asks for (`plots`, `gif`), drawn into folder."""
-    points = objective.dim == 2 and record.points is not None
-    if artifacts["plots"]:
-        plots.loss_curve(record, name, folder / "loss.png")
-        if points:
-            plots.trajectory_plot(objective, record, name, folder / "trajectory.png")
-        if isinstance(objective, LinearRegression):
-            plots.fit_plot(objective, record, name, folder / "fit.png")
-    if artifacts["gif"] and points:
-        plots.trajectory_gif(objective, record, name, folder / "trajectory.gif")
+def scene(objective: Objective, record: Record) -> plots.Scene:
+    """What the run's plots need of its objective: x*, f*, f on a grid around a 2-D path
+    (one batched evaluation), a line fit's data."""
+    minimizer = None if objective.minimizer is None else objective.minimizer.cpu().numpy()
+    contour = fit_data = None
+    if objective.dim == 2 and record.points is not None:
+        U, V = plots.contour_box(record.points, minimizer)
+        grid = torch.as_tensor(np.stack([U, V], -1), dtype=objective.dtype,
+                               device=objective.device)
+        with torch.no_grad():
+            contour = (U, V, objective.value(grid).cpu().numpy())
+    if isinstance(objective, LinearRegression):
+        fit_data = (objective.x_data.cpu().numpy(), objective.y_data.cpu().numpy())
+    return plots.Scene(minimizer, objective.minimum, contour, fit_data)
+

@@ -44,8 +44,9 @@ def record_from_files(folder: Path) -> Record:
 
 def draw_run(client, run_id: str, gif: bool = False) -> list[str]:
     """Draw run `run_id`'s plots and log them to it; the names of the files logged."""
-    from runner.artifacts import draw_plots
+    from runner.artifacts import scene
     from runner.build import build_objective
+    from runner.plots import draw_plots
     from runner.spec import RunSpec
 
     run = client.get_run(run_id)
@@ -57,7 +58,8 @@ def draw_run(client, run_id: str, gif: bool = False) -> list[str]:
         objective = build_objective(RunSpec(config, {}))
         out = folder / "plots"
         out.mkdir()
-        draw_plots(out, {"plots": True, "gif": gif}, record_from_files(folder), objective,
+        record = record_from_files(folder)
+        draw_plots(out, {"plots": True, "gif": gif}, record, scene(objective, record),
                    run.info.run_name)
         client.log_artifacts(run_id, str(out))
         return sorted(p.name for p in out.iterdir())

@@ -1,19 +1,46 @@
 """Per-run pictures: the loss curve, the path over the contour plot for 2-D objectives (still
-and animated), and the fitted line for regression objectives."""
+and animated), and the fitted line for regression objectives.
+
+They are drawn from numpy arrays alone (a Record and a Scene): a single run draws them in
+the helper process that records it, which never loads torch (runner.tracking.helper).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from objectives import LinearRegression, Objective
 from runner.headless import pyplot
 from runner.results import Record
 
 # float64 resolves a value no finer than this times its scale (|f*|, or the starting gap)
 EPS = float(np.finfo(np.float64).eps)
+
+
+@dataclass
+class Scene:
+    """What a run's pictures need of its objective, evaluated beforehand (see
+    runner.artifacts.scene): x* and f* where known, f on a grid around a 2-D path (U, V, Z),
+    and a line fit's data points (x, y)."""
+
+    minimizer: np.ndarray | None = None
+    minimum: float | None = None
+    contour: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    fit_data: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def draw_plots(folder: Path, artifacts: dict, record: Record, scene: Scene, name: str) -> None:
+    """The plots `artifacts` asks for (`plots`, `gif`), drawn into folder."""
+    if artifacts["plots"]:
+        loss_curve(record, name, folder / "loss.png")
+        if scene.contour is not None:
+            trajectory_plot(scene, record, name, folder / "trajectory.png")
+        if scene.fit_data is not None:
+            fit_plot(scene, record, name, folder / "fit.png")
+    if artifacts["gif"] and scene.contour is not None:
+        trajectory_gif(scene, record, name, folder / "trajectory.gif")
 
 
 def loss_values(record: Record) -> tuple[np.ndarray, str, float]:
@@ -61,29 +88,26 @@ def loss_curve(record: Record, title: str, path: Path):
     return fig
 
 
-def contour_grid(objective: Objective, points: np.ndarray, resolution: int = 200):
-    """A grid around the path (and the minimizer), with f evaluated in one batched call."""
+def contour_box(points: np.ndarray, minimizer: np.ndarray | None,
+                resolution: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """The grid (U, V) a contour plot evaluates f on: around the path (and the minimizer)."""
     box = [points[np.isfinite(points).all(1)]]
-    if objective.minimizer is not None:
-        box.append(objective.minimizer.cpu().numpy()[None])
+    if minimizer is not None:
+        box.append(minimizer[None])
     pts = np.concatenate(box)
     lo, hi = pts.min(0), pts.max(0)
     pad = np.maximum((hi - lo) * 0.15, 0.5)
     u = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
     v = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
-    U, V = np.meshgrid(u, v)
-    grid = torch.as_tensor(np.stack([U, V], -1), dtype=objective.dtype, device=objective.device)
-    with torch.no_grad():
-        Z = objective.value(grid).cpu().numpy()
-    return U, V, Z
+    return tuple(np.meshgrid(u, v))
 
 
-def trajectory_plot(objective: Objective, record: Record, title: str, path: Path) -> None:
+def trajectory_plot(scene: Scene, record: Record, title: str, path: Path) -> None:
     """The iterates over the contour plot of a 2-D objective (log-spaced levels)."""
     plt = pyplot()
     points = record.points
     fig, ax = plt.subplots(figsize=(5.5, 5), dpi=100)
-    contour_background(ax, objective, points)
+    contour_background(ax, scene)
     ax.plot(points[:, 0], points[:, 1], "-o", color="tab:orange", ms=2.5, lw=1, label="iterates")
     ax.plot(*points[0], "s", color="black", ms=6, label="x0")
     ax.plot(*record.x_final[:2], "*", color="tab:red", ms=10, label="final")
@@ -94,20 +118,20 @@ def trajectory_plot(objective: Objective, record: Record, title: str, path: Path
     plt.close(fig)
 
 
-def contour_background(ax, objective: Objective, points: np.ndarray) -> None:
+def contour_background(ax, scene: Scene) -> None:
     """Log-spaced contour lines of a 2-D objective around the path (and x*, where known)."""
-    U, V, Z = contour_grid(objective, points)
-    floor = objective.minimum if objective.minimum is not None else np.nanmin(Z)
+    U, V, Z = scene.contour
+    floor = scene.minimum if scene.minimum is not None else np.nanmin(Z)
     shifted = Z - floor + 1e-12
     levels = np.geomspace(max(np.nanmin(shifted), 1e-12), np.nanmax(shifted), 25)
     ax.contour(U, V, shifted, levels=levels, cmap="viridis", linewidths=0.8)
-    if objective.minimizer is not None:
-        ax.plot(*objective.minimizer.cpu().numpy(), "P", color="tab:green", ms=9, label="x*")
+    if scene.minimizer is not None:
+        ax.plot(*scene.minimizer, "P", color="tab:green", ms=9, label="x*")
     ax.set_xlabel("x0")
     ax.set_ylabel("x1")
 
 
-def trajectory_gif(objective: Objective, record: Record, title: str, path: Path,
+def trajectory_gif(scene: Scene, record: Record, title: str, path: Path,
                    frames: int = 60, fps: int = 12) -> int:
     """The path drawn step by step over the contour plot, as an animated GIF (Pillow).
 
@@ -122,7 +146,7 @@ def trajectory_gif(objective: Objective, record: Record, title: str, path: Path,
     shown = np.unique(np.linspace(0, len(points) - 1, min(frames, len(points))).round()
                       ).astype(int)
     fig, ax = plt.subplots(figsize=(5, 4.5), dpi=80)
-    contour_background(ax, objective, points)
+    contour_background(ax, scene)
     ax.plot(*points[0], "s", color="black", ms=6, label="x0")
     (line,) = ax.plot([], [], "-o", color="tab:orange", ms=2.5, lw=1, label="iterates",
                       animated=True)
@@ -155,18 +179,18 @@ def trajectory_gif(objective: Objective, record: Record, title: str, path: Path,
     return len(images)
 
 
-def fit_plot(objective: LinearRegression, record: Record, title: str, path: Path):
+def fit_plot(scene: Scene, record: Record, title: str, path: Path):
     """The data, the fitted line ŷ = a·x + b at the final θ = (a, b), and the
     least-squares line θ* for comparison; returns the (closed) Figure."""
     plt = pyplot()
-    xs, ys = objective.x_data.cpu().numpy(), objective.y_data.cpu().numpy()
+    xs, ys = scene.fit_data
     grid = np.linspace(xs.min(), xs.max(), 2)
     a, b = record.x_final[:2]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.plot(xs, ys, "o", color="tab:blue", ms=3, alpha=0.6, label=f"data (n={len(xs)})")
     ax.plot(grid, a * grid + b, color="tab:orange", lw=2, label=f"fit: a={a:.4g}, b={b:.4g}")
-    if objective.minimizer is not None:
-        a_star, b_star = objective.minimizer.cpu().tolist()
+    if scene.minimizer is not None:
+        a_star, b_star = scene.minimizer.tolist()
         ax.plot(grid, a_star * grid + b_star, "--", color="black", lw=1,
                 label=f"least squares: a={a_star:.4g}, b={b_star:.4g}")
     ax.set_xlabel("x")

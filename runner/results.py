@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
 
-from objectives import Objective
 from runner.constants import FAILED, STATUS_TAG
-from runner.loop import Trace
+
+if TYPE_CHECKING:  # a Record is read (and drawn, logged) where torch is not loaded
+    from objectives import Objective
+    from runner.loop import Trace
 
 # trajectory.csv carries the coordinates when the dimension is at most this
 MAX_CSV_COORDINATES = 10
@@ -50,6 +51,8 @@ class Record:
     def from_trace(cls, trace: Trace, row: int, objective: Objective,
                    status: str | None = None) -> Record:
         """Row `row` of `trace`; an interrupted trace is read up to its `length`."""
+        import torch
+
         last = min(int(trace.last[row]), trace.length - 1)
         final = min(int(trace.final[row]), last)
         kept = trace.history()
@@ -169,7 +172,7 @@ def _evals(trace: Trace, row: int, final: int, last: int,
         kept.append((final, {**trace.final_evals, **progress}))
     keys = [k for k in kept[-1][1] if all(k in values for _, values in kept)]
     steps = np.array([t for t, _ in kept], dtype=np.int64)
-    series = {k: np.array([float(v[k][row]) if isinstance(v[k], Tensor) else float(v[k])
+    series = {k: np.array([float(v[k][row]) if np.ndim(v[k]) else float(v[k])
                            for _, v in kept]) for k in keys}
     if minimum is not None and trace.stochastic:
         series["suboptimality"] = gap = series["train_loss"] - minimum

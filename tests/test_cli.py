@@ -136,6 +136,43 @@ def test_default_store_is_mlflow_db_in_the_launch_folder(tmp_path):
     assert len(client.search_runs([exp.experiment_id])) == 1
 
 
+HOOKED_RUN = """
+import os, sys
+command, log = os.getpid(), sys.argv[1]
+def note(event, args):  # inherited by the forked helper
+    if event == "import" and args[0] in ("torch", "mlflow", "sqlalchemy", "matplotlib"):
+        with open(log, "a") as f:
+            f.write(f"{'command' if os.getpid() == command else 'helper'} {args[0]}\\n")
+sys.addaudithook(note)
+sys.argv = ["runner", *sys.argv[2:]]
+from runner.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_single_run_loads_torch_and_mlflow_in_two_processes(store, existing):
+    """A single run's command imports torch and never MLflow, SQLAlchemy or matplotlib;
+    its forked helper imports those and never torch, so the two load side by side
+    (runner.tracking.helper). The run is whole either way, its plots drawn by the helper."""
+    import subprocess
+    import sys
+
+    if existing:
+        store.run("steps=1", "artifacts.plots=false")
+    log = store.folder / "imports.txt"
+    proc = subprocess.run([sys.executable, "-c", HOOKED_RUN, str(log), "steps=5",
+                           f"tracking.uri={store.uri}"], cwd=store.folder, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(log.read_text().splitlines()) == [
+        "command torch", "helper matplotlib", "helper mlflow", "helper sqlalchemy"]
+    run = max(store.runs(), key=lambda r: r.info.start_time)
+    assert run.info.status == "FINISHED" and run.data.metrics["steps"] == 5
+    names = {a.path for a in store.client.list_artifacts(run.info.run_id)}
+    assert {"loss.png", "trajectory.png", "trajectory.csv", "result.json"} <= names
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

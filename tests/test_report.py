@@ -17,6 +17,7 @@ import torch
 from objectives import Autograd, LinearRegression, Quadratic
 from optimizers.sgd import sgd
 from runner import plots
+from runner.artifacts import scene
 from runner.loop import optimize
 from runner.report import Options, build
 from runner.report.data import RunData, varying
@@ -52,7 +53,8 @@ def test_gif_draws_the_path_frame_by_frame(tmp_path):
 
     quad = Quadratic(diag=[4.0, 1.0])
     record = record_of(quad, 0.1, [1.5, 2.0], 100, momentum=0.8)
-    frames = plots.trajectory_gif(quad, record, "quad", tmp_path / "path.gif", frames=30)
+    frames = plots.trajectory_gif(scene(quad, record), record, "quad", tmp_path / "path.gif",
+                                  frames=30)
     with Image.open(tmp_path / "path.gif") as gif:
         assert gif.n_frames == frames == 30
         gif.seek(0)
@@ -67,7 +69,7 @@ def test_gif_draws_the_path_frame_by_frame(tmp_path):
 def test_fit_plot_draws_the_data_and_the_fitted_line(tmp_path):
     linreg = LinearRegression()
     record = record_of(linreg, 0.05, [0.0, 0.0], 300)
-    fig = plots.fit_plot(linreg, record, "linreg", tmp_path / "fit.png")
+    fig = plots.fit_plot(scene(linreg, record), record, "linreg", tmp_path / "fit.png")
     data, fitted, least_squares = fig.axes[0].lines
     assert np.array_equal(data.get_xdata(), linreg.x_data.numpy())
     assert np.array_equal(data.get_ydata(), linreg.y_data.numpy())

@@ -168,9 +168,9 @@ def test_an_unknown_schema_revision_is_not_written_in_bulk_but_run_by_run(tmp_pa
     from sqlalchemy import create_engine, text
 
     from runner.config import CONF_DIR, register_schema
-    from runner.job import context
     from runner.spec import RunSpec
     from runner.sweep.batch import run_jobs
+    from runner.tracking.runs import context
 
     register_schema()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

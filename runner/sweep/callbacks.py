@@ -34,7 +34,6 @@ from runner.constants import (
 )
 from runner.errors import first_line
 from runner.sweep import hydra_private, ledger
-from runner.tracking import client as mlflow_client
 from runner.tracking import ui
 
 # The launching process hands the sweep's tracking ids to its jobs through SWEEP_ENV: jobs
@@ -65,6 +64,7 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
                hydra_overrides: Sequence[str] = ()) -> dict[str, str]:
     """Create the store, experiment and parent run once; publish their ids (and the ledger
     the jobs note their ends in) to the jobs."""
+    from runner.tracking import client as mlflow_client
     from runner.tracking.runs import user_and_commit
 
     uri = mlflow_client.resolve_uri(cfg.tracking.uri, launch_dir)
@@ -108,6 +108,7 @@ def close_sweep(info: dict[str, str], output_dir: Path | None = None,
     configuration has a complete run, else FAILED; with `plots` true (artifacts.plots), draw
     the best run's plots. What is incomplete, a line each."""
     from runner.sweep import summary  # the report's modules: only when a sweep ends
+    from runner.tracking import client as mlflow_client
 
     client = mlflow_client.client_for(info["uri"])
     children = summary.children(client, info["experiment_id"], info["parent_run_id"])
@@ -170,6 +171,7 @@ def close_stale_parents(client, experiment: str, overrides: str) -> None:
     their children left RUNNING too."""
     from runner.spec import deciding
     from runner.sweep import summary
+    from runner.tracking import client as mlflow_client
 
     key = deciding(overrides)
     stale = mlflow_client.search_all(
@@ -218,6 +220,7 @@ def _end_if_running(info: dict[str, str]) -> None:
     """At exit, a parent run still RUNNING was interrupted: end it as KILLED, with the child
     runs its killed workers left RUNNING."""
     from runner.sweep import summary
+    from runner.tracking import client as mlflow_client
 
     with contextlib.suppress(Exception):
         client = mlflow_client.client_for(info["uri"])

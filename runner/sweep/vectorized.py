@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from runner.job import context
 from runner.results import Outcome
 from runner.spec import RunSpec
 from runner.sweep import ledger
@@ -17,6 +16,7 @@ from runner.sweep.batch import run_jobs
 from runner.sweep.callbacks import sweep_info
 from runner.sweep.composer import Composer
 from runner.tracking.pipeline import Job
+from runner.tracking.runs import context
 
 
 def compose_jobs(composer: Composer, job_overrides: Sequence[Sequence[str]]) -> list[Job]:

@@ -9,13 +9,15 @@ a digest of the arrays), whether written run by run or in bulk (`sqlstore`).
 from __future__ import annotations
 
 import weakref
+from typing import TYPE_CHECKING
 
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.numpy_dataset import from_numpy
 from mlflow.entities import DatasetInput, InputTag
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from objectives import Objective
+if TYPE_CHECKING:
+    from objectives import Objective
 
 CONTEXT = "training"
 
@@ -28,11 +30,18 @@ def inputs(objective: Objective) -> tuple[DatasetInput, ...]:
     """The objective's data set as MLflow dataset inputs: one, or none without data."""
     made = _MADE.get(objective)
     if made is None:
-        data = objective.data()
-        made = () if data is None else (DatasetInput(
-            from_numpy(data.features, targets=data.targets, name=data.name,
-                       source=CodeDatasetSource(data.source))._to_mlflow_entity(),
-            tags=[InputTag(MLFLOW_DATASET_CONTEXT, CONTEXT)]),)
-        _MADE[objective] = made
+        made = _MADE[objective] = from_data(objective.data())
     return made
+
+
+def from_data(data: tuple | None) -> tuple[DatasetInput, ...]:
+    """A data set as MLflow dataset inputs: `data` an objective's Data, or the same as a plain
+    (name, features, targets, source) tuple (a single run's helper process, which does not
+    load the objectives), or None."""
+    if data is None:
+        return ()
+    name, features, targets, source = data
+    return (DatasetInput(from_numpy(features, targets=targets, name=name,
+                                    source=CodeDatasetSource(source))._to_mlflow_entity(),
+                         tags=[InputTag(MLFLOW_DATASET_CONTEXT, CONTEXT)]),)
 

@@ -22,8 +22,9 @@ from runner.results import Outcome, Record
 from runner.spec import RunSpec
 from runner.tracking import datasets, sqlstore
 from runner.tracking.client import is_transient, retrying, store_error
+from runner.tracking.context import Context
 from runner.tracking.files import Writers
-from runner.tracking.runs import Context, finished_run, log_failure, log_run
+from runner.tracking.runs import finished_run, log_failure, log_run
 
 log = logging.getLogger(__name__)
 # (spec, ctx): one configuration and where it logs

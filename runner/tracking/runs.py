@@ -1,58 +1,144 @@
-"""One run's content in MLflow: where it logs, its tags, metrics and files, written step by
-step (a single run) or all at once (a finished row of a vectorised sweep)."""
+"""One run's content in MLflow: where it logs, its tags, metrics and files, written as it
+runs (a job: `start_run` ... `finish` or `stop`, requests that a single run's helper process
+makes: runner.tracking.helper) or all at once (a finished row of a vectorised sweep)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, Metric
 
 from runner.constants import (
     ERROR_TAG,
     FAILED,
     GIT_COMMIT_TAG,
-    USER_TAG,
+    KILLED,
     MLFLOW_STATUS,
     PARENT_TAG,
     STATUS_TAG,
+    STUDY_TAG,
+    SWEEP_ID_TAG,
+    USER_TAG,
 )
-from runner.results import Record, evenly
+from runner.results import Outcome, Record, evenly
 from runner.spec import RunSpec
 from runner.tracking import client as mlflow_client
+from runner.tracking import datasets, resume
+from runner.tracking.context import Context
 from runner.tracking.files import RunFiles
 from runner.tracking.sqlstore import FinishedRun
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Context:
-    """Where and how a job logs: decided once by the launching process."""
+def context(spec: RunSpec, sweep: Mapping | None, cwd: str | Path,
+            output_dir: Path | None = None) -> Context:
+    """Where a job logs: in a sweep, the tracking ids its launcher decided (`sweep`); for a
+    single run, those of the spec's tracking settings (store and experiment made if need be)."""
+    settings = spec.tracking
+    if sweep is not None:
+        uri, experiment, parent = sweep["uri"], sweep["experiment_id"], sweep["parent_run_id"]
+        tags = {SWEEP_ID_TAG: sweep["sweep_id"]}
+        if sweep.get("optuna"):
+            tags[STUDY_TAG] = sweep["optuna"]["study"]
+    else:
+        uri = mlflow_client.resolve_uri(settings["uri"], cwd)
+        parent, tags = None, {}
+        experiment = mlflow_client.open_experiment(uri, settings["experiment"])
+    points = metric_points(settings, sweep.get("jobs") if sweep else None)
+    return Context(uri, experiment, parent, tags, output_dir, points)
 
-    uri: str
-    experiment_id: str
-    parent_run_id: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    output_dir: Path | None = None
-    max_points: int | None = 1000  # metric points per history sent to MLflow (None: all)
 
-    @property
-    def in_sweep(self) -> bool:
-        return self.parent_run_id is not None
+def metric_points(settings: Mapping, jobs: int | None) -> int | None:
+    """Points per metric history sent to MLflow: tracking.max_points for a single run; in a
+    sweep of N jobs, tracking.sweep_points / N, at least 10 and at most max_points."""
+    cap = settings["max_points"]
+    if not jobs:
+        return cap
+    share = max(10, settings["sweep_points"] // jobs)
+    return share if cap is None else min(cap, share)
 
-    @property
-    def client(self) -> MlflowClient:
-        return mlflow_client.client_for(self.uri)
+
+def warm_up(tracking: Mapping, cwd: str | Path, plots: bool) -> None:
+    """What a single run's helper does while the command loads torch: MLflow's SQL store
+    module and matplotlib loaded, an existing store opened (a new one is made only once the
+    run's input is known to be good: `context`)."""
+    uri = mlflow_client.resolve_uri(tracking["uri"], cwd)
+    if "://" in uri and not uri.startswith(("http://", "https://", "file://")):
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    path = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    if path is not None and path.is_file() and path.stat().st_size:
+        mlflow_client.client_for(uri)
+    if plots:
+        from runner.headless import pyplot
+
+        pyplot()
+
+
+def already_finished(spec: RunSpec, ctx: Context) -> Outcome | None:
+    """With resume=true: the outcome of this configuration's finished run, if there is one,
+    which joins the sweep (resume.adopt); runs of it that a killed process left RUNNING are
+    ended KILLED."""
+    run = resume.finished_run(ctx.client, ctx.experiment_id, spec.hash)
+    if run is None:
+        resume.close_orphans(ctx.client, ctx.experiment_id, spec.hash)
+        return None
+    resume.adopt(ctx.client, [run], ctx.parent_run_id, ctx.tags)
+    print(f"{spec.name}: already finished as run {run.info.run_id} "
+          f"({run.data.tags.get(STATUS_TAG)}), skipped")
+    return Outcome.skipped(run)
+
+
+def start_run(spec: RunSpec, ctx: Context) -> str:
+    """A new RUNNING run of the job: its id."""
+    return ctx.client.create_run(ctx.experiment_id, run_name=spec.name,
+                                 tags=run_tags(spec, ctx)).info.run_id
+
+
+def log_start(run_id: str, params: dict, ctx: Context, data: tuple | None) -> None:
+    """What a run logs before its first step: params and its data set (datasets.from_data)."""
+    mlflow_client.log_batch(ctx.client, run_id, params=params)
+    log_inputs(ctx, run_id, datasets.from_data(data))
+
+
+def finish(run_id: str, record: Record, files: RunFiles, start_ms: int, ctx: Context) -> None:
+    """A run that completed: its record, then FINISHED."""
+    log_record(run_id, record, files, start_ms, ctx)
+    end(run_id, ctx, "FINISHED")
+
+
+def stop(run_id: str, record: Record | None, files: RunFiles | None, start_ms: int,
+         ctx: Context, error: str | None) -> None:
+    """What a run that stopped early leaves: every step it took (`record`), status KILLED
+    (`error` None) or FAILED with the `error` tag. Best effort: the run ends either way."""
+    try:
+        if record is not None:
+            log_record(run_id, record, files, start_ms, ctx)
+        if error is not None:
+            mlflow_client.log_batch(ctx.client, run_id,
+                                    tags={STATUS_TAG: FAILED, ERROR_TAG: error[:5000]})
+    except Exception:  # noqa: BLE001 - the store may be what failed; the run still ends
+        pass
+    end(run_id, ctx, "KILLED" if error is None else "FAILED")
+
+
+def end(run_id: str, ctx: Context, status: str) -> None:
+    """The run ends with MLflow status `status` (KILLED runs also with the status tag
+    `killed`, even before their first step); best effort."""
+    if status == "KILLED":
+        with contextlib.suppress(Exception):
+            ctx.client.set_tag(run_id, STATUS_TAG, KILLED)
+    with contextlib.suppress(Exception):
+        ctx.client.set_terminated(run_id, status)
 
 
 @functools.cache

@@ -1,0 +1,129 @@
+"""Where a job's MLflow requests are made: in this process (`HERE`), or for a single run in a
+helper process forked when the command starts (`Forked`).
+
+A 1-step run spent longer loading libraries than running: torch for the computation, and
+MLflow, its SQL store (SQLAlchemy's ORM) and matplotlib for the record, one after the other.
+With a helper they load in two processes at once: the command forks it before importing
+torch; the helper imports MLflow, opens the store if it exists and loads matplotlib, then
+makes the run's requests (the functions of runner.tracking.runs: open the experiment, start,
+finish or stop the run) as the command sends them, with plain data: a Context, numpy
+arrays, a Record, the plots' Scene. Neither process loads what the other one needs.
+
+The helper ignores SIGINT and SIGTERM (Ctrl-C reaches the whole process group): the command
+decides how the run ends and has the helper record it. If the command dies (SIGKILL), the
+helper sees the pipe close and exits; a run it had started stays RUNNING, as it would
+without a helper, until a resume ends it KILLED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import pickle
+import signal
+import sys
+
+from runner.errors import TrackingError
+
+REQUESTS = "runner.tracking.runs"  # the module whose functions a request names
+
+
+def request(name: str, *args, **kwargs):
+    return getattr(importlib.import_module(REQUESTS), name)(*args, **kwargs)
+
+
+class Here:
+    """Requests made in this process: a sweep's jobs, whose launcher has MLflow loaded."""
+
+    def call(self, name: str, *args, **kwargs):
+        return request(name, *args, **kwargs)
+
+    def close(self) -> None:
+        pass
+
+
+HERE = Here()
+
+
+class Forked:
+    """A helper process making the requests; `warm_up` (a request's name and arguments) is
+    what it does first, while this process goes on (loading torch)."""
+
+    def __init__(self, *warm_up) -> None:
+        from multiprocessing.connection import Pipe
+
+        self.conn, theirs = Pipe()
+        self.used = False
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # or the helper would write this process's buffered output again
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                self.conn.close()
+                _serve(theirs, warm_up)
+            finally:
+                os._exit(0)  # never back into the command's code
+        theirs.close()
+
+    def call(self, name: str, *args, **kwargs):
+        """The request's result, or its exception raised here."""
+        self.used = True
+        try:
+            self.conn.send((name, args, kwargs))
+            ok, value = self.conn.recv()
+        except (EOFError, OSError):
+            raise TrackingError("the process recording the run ended unexpectedly") from None
+        if ok:
+            return value
+        raise _rebuilt(*value)
+
+    def close(self) -> None:
+        """Let the helper finish what it was asked and end; one never asked anything (bad
+        input found before the run) is ended at once."""
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        if not self.used:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+def _serve(conn, warm_up: tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(Exception):  # only to save time: a request does it anyway
+        request(*warm_up)
+    while True:
+        try:
+            name, args, kwargs = conn.recv()
+        except (EOFError, OSError):
+            break
+        try:
+            reply = (True, request(name, *args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the command
+            reply = (False, _portable(exc))
+        for stream in (sys.stdout, sys.stderr):  # what it printed comes before the reply
+            stream.flush()
+        try:
+            conn.send(reply)
+        except Exception as exc:  # noqa: BLE001 - a result that cannot be pickled
+            conn.send((False, _portable(exc)))
+
+
+def _portable(exc: BaseException) -> tuple[bytes | None, str, str]:
+    """An exception as it crosses the pipe: pickled where it can be, and its type and text."""
+    try:
+        pickled = pickle.dumps(exc)
+        pickle.loads(pickled)
+    except Exception:  # noqa: BLE001
+        pickled = None
+    return pickled, type(exc).__name__, str(exc)
+
+
+def _rebuilt(pickled: bytes | None, kind: str, text: str) -> BaseException:
+    if pickled is not None:
+        with contextlib.suppress(Exception):
+            return pickle.loads(pickled)
+    return RuntimeError(f"{kind}: {text}")
