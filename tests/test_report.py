@@ -48,6 +48,17 @@ def record_of(objective, lr: float, x0: list[float], steps: int, momentum: float
     return Record.from_trace(trace, 0, objective)
 
 
+def test_forked_computes_in_another_process_and_hands_back_the_value_or_the_default():
+    import os
+
+    from runner.forked import forked
+
+    later = forked(lambda n: (os.getpid(), math.factorial(n)), 25)
+    pid, value = later()
+    assert pid != os.getpid() and value == 15511210043330985984000000
+    assert forked(int, "not a number", default=-1)() == -1  # it raised in the child
+
+
 def test_gif_draws_the_path_frame_by_frame(tmp_path):
     from PIL import Image, ImageChops
 

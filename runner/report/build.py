@@ -20,10 +20,10 @@ from runner.report.page import Command, Section, render
 from runner.report.profile import Profile, profile
 from runner.report.stability import StabilityMap, axes_for, stability
 from runner.report.sweeps import Sweep, read_sweeps
-from runner.tracking.ui import run_url, ui_base
 from runner.report.tables import best_rows, markdown, write_csv
 from runner.tracking import history
 from runner.tracking.client import search_all
+from runner.tracking.ui import run_url, ui_base
 
 HELP = {
     "convergence": "One curve per group: the median over seeds of the group's best configuration "
@@ -88,6 +88,7 @@ def build(client, experiment_id: str, parent_run_id: str | Sequence[str] | None,
     clock = _Clock()
     parents = [parent_run_id] if isinstance(parent_run_id, str) else list(parent_run_id or [])
     sweeps = read_sweeps(client, parents)
+    importance = search.importances_later(sweeps)
     if found is None:
         found = _search(client, experiment_id, parents, sweeps)
     runs = run_data(found)
@@ -112,7 +113,7 @@ def build(client, experiment_id: str, parent_run_id: str | Sequence[str] | None,
         report.stability = stability(runs, x, y)
     if objectives:
         report.profile = profile(runs, options.tau)
-    report.search = search.figures(runs, sweeps)
+    report.search = search.figures(runs, sweeps, importance())
     clock.lap("figures")
     base = ui_base(ui or getattr(client, "tracking_uri", None))
     report.files = write(report, out, title or "gradlab report", _meta(runs), base,

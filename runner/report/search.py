@@ -5,11 +5,12 @@ opened (a study kept in memory has none)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from runner.constants import PRUNED, TRIAL_TAG
+from runner.forked import forked
 from runner.headless import pyplot
 from runner.report.data import RunData
 from runner.report.sweeps import Sweep
@@ -24,17 +25,30 @@ HELP = {
 }
 
 
-def figures(runs: list[RunData], sweeps: Sequence[Sweep]) -> dict[str, object]:
+def _study(sweeps: Sequence[Sweep]) -> Sweep | None:
+    return next((s for s in sweeps if s.params.get("optuna.study")), None)
+
+
+def importances_later(sweeps: Sequence[Sweep]) -> Callable[[], dict[str, float]]:
+    """The study's importances (`importances`) computed in a forked process from now on, while
+    the report reads and draws the runs (fANOVA, with scikit-learn's import, takes as long)."""
+    study = _study(sweeps)
+    if study is None:
+        return dict
+    return forked(importances, study.params.get("optuna.study"),
+                  study.params.get("optuna.storage"), default={})
+
+
+def figures(runs: list[RunData], sweeps: Sequence[Sweep],
+            importance: dict[str, float]) -> dict[str, object]:
     """{"history": figure, "importance": figure}, each where it can be drawn."""
-    study = next((s for s in sweeps if s.params.get("optuna.study")), None)
+    study = _study(sweeps)
     trials = [r for r in runs if TRIAL_TAG in r.tags]
     if study is None or not trials:
         return {}
     metric = study.params.get("optuna.metrics", "final_loss").split(",")[0]
     maximize = study.params.get("optuna.direction", "minimize").startswith("maximize")
     out = {"history": history(trials, metric, maximize)}
-    importance = importances(study.params.get("optuna.study"),
-                             study.params.get("optuna.storage"))
     if importance:
         out["importance"] = importance_figure(importance)
     return out
