@@ -88,14 +88,13 @@ def main(cfg: DictConfig) -> dict | float:
 
 def run(spec: RunSpec, hc) -> Outcome:
     """One job of the CLI: a single run, or one configuration of a sweep. A single run's
-    MLflow requests are made by a helper process, forked first: it loads MLflow and
-    matplotlib while this process loads torch (runner.tracking.helper)."""
+    MLflow requests are made by a helper process, forked first: it loads MLflow and opens
+    the store while this process loads torch and matplotlib (runner.tracking.helper)."""
     from runner.tracking.helper import HERE, Forked
 
     multirun = hc.mode == RunMode.MULTIRUN
-    wants_plots = bool(spec.artifacts["plots"] or spec.artifacts["gif"])
     alone = not multirun and hasattr(os, "fork")
-    helper = Forked("warm_up", spec.tracking, hc.runtime.cwd, wants_plots) if alone else HERE
+    helper = Forked("warm_up", spec.tracking, hc.runtime.cwd) if alone else HERE
     try:
         return _run(spec, hc, helper)
     finally:
@@ -105,6 +104,7 @@ def run(spec: RunSpec, hc) -> Outcome:
 def _run(spec: RunSpec, hc, helper) -> Outcome:
     from runner.build import USER_ERRORS, build
     from runner.console import summary_line
+    from runner.headless import pyplot
     from runner.job import execute
     from runner.results import Outcome
     from runner.sweep.callbacks import sweep_info
@@ -115,6 +115,8 @@ def _run(spec: RunSpec, hc, helper) -> Outcome:
     try:
         if not multirun:  # bad input never creates a store (a sweep's is there already)
             setup = build(spec)
+            if spec.artifacts["plots"] or spec.artifacts["gif"]:
+                pyplot()  # the run draws here: loaded while the helper opens the store
         ctx = helper.call("context", spec, sweep_info() if multirun else None, hc.runtime.cwd,
                           Path(hc.runtime.output_dir))
         if multirun:  # built after: a configuration that cannot be built is a FAILED run

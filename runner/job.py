@@ -22,10 +22,12 @@ from runner.results import MAX_CSV_COORDINATES, Outcome, Record
 from runner.spec import RunSpec
 from runner.sweep.study import row_pruner
 from runner.tracking.context import Context
-from runner.tracking.helper import HERE
+from runner.tracking.files import drawn
+from runner.tracking.helper import HERE, Forked, Here
 
 
-def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None, helper=HERE) -> Outcome:
+def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None,
+            helper: Here | Forked = HERE) -> Outcome:
     """Run one configuration and log it; bad input raises before any MLflow run exists.
 
     Once open, the run always ends: FINISHED with its record; KILLED on SIGTERM or SIGINT,
@@ -65,30 +67,31 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None, helper=HERE
         with deferred_interrupts():  # a signal now waits, and then leaves the run FINISHED
             try:
                 record = Record.from_trace(trace, 0, objective)
-                helper.call("finish", run_id, record,
-                            run_files(spec, record, objective, ctx.in_sweep), start_ms, ctx)
+                with drawn(run_files(spec, record, objective, ctx.in_sweep)) as files:
+                    helper.call("finish", run_id, record, files, start_ms, ctx)
             except BaseException:
                 _best_effort(helper, "end", run_id, ctx, "FAILED")
                 raise
     return Outcome.of(run_id, record)
 
 
-def _stop(helper, run_id: str, spec: RunSpec, objective, trace: Trace, start_ms: int,
+def _stop(helper: Here | Forked, run_id: str, spec: RunSpec, objective, trace: Trace, start_ms: int,
           ctx: Context, error: BaseException | None) -> None:
     """Record a run that stopped early (runs.stop): every step it took, KILLED (`error`
     None) or FAILED with the cause. Best effort: the run ends either way."""
-    record = files = None
+    cause = None if error is None else describe(error)
     try:
         if trace.length:
             record = Record.from_trace(trace, 0, objective, KILLED if error is None else FAILED)
-            files = run_files(spec, record, objective, ctx.in_sweep)
+            with drawn(run_files(spec, record, objective, ctx.in_sweep)) as files:
+                _best_effort(helper, "stop", run_id, record, files, start_ms, ctx, cause)
+            return
     except Exception:  # noqa: BLE001 - what could not be read out is lost, the run still ends
-        record = files = None
-    _best_effort(helper, "stop", run_id, record, files, start_ms, ctx,
-                 None if error is None else describe(error))
+        pass
+    _best_effort(helper, "stop", run_id, None, None, start_ms, ctx, cause)
 
 
-def _best_effort(helper, name: str, *args) -> None:
+def _best_effort(helper: Here | Forked, name: str, *args) -> None:
     try:
         helper.call(name, *args)
     except Exception:  # noqa: BLE001 - the store, or the helper, may be what failed

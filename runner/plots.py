@@ -1,8 +1,8 @@
 """Per-run pictures: the loss curve, the path over the contour plot for 2-D objectives (still
 and animated), and the fitted line for regression objectives.
 
-They are drawn from numpy arrays alone (a Record and a Scene): a single run draws them in
-the helper process that records it, which never loads torch (runner.tracking.helper).
+They are drawn from numpy arrays alone: a Record, and a Scene holding what the objective
+contributes (x*, f*, f on a grid), evaluated once beforehand (runner.artifacts.scene).
 """
 
 from __future__ import annotations

@@ -152,9 +152,9 @@ main()
 
 @pytest.mark.parametrize("existing", [False, True])
 def test_a_single_run_loads_torch_and_mlflow_in_two_processes(store, existing):
-    """A single run's command imports torch and never MLflow, SQLAlchemy or matplotlib;
-    its forked helper imports those and never torch, so the two load side by side
-    (runner.tracking.helper). The run is whole either way, its plots drawn by the helper."""
+    """A single run's command imports torch and matplotlib, never MLflow or SQLAlchemy; its
+    forked helper imports those two and neither of the others, so they load side by side
+    (runner.tracking.helper). The run is whole either way, plots included."""
     import subprocess
     import sys
 
@@ -166,7 +166,7 @@ def test_a_single_run_loads_torch_and_mlflow_in_two_processes(store, existing):
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert sorted(log.read_text().splitlines()) == [
-        "command torch", "helper matplotlib", "helper mlflow", "helper sqlalchemy"]
+        "command matplotlib", "command torch", "helper mlflow", "helper sqlalchemy"]
     run = max(store.runs(), key=lambda r: r.info.start_time)
     assert run.info.status == "FINISHED" and run.data.metrics["steps"] == 5
     names = {a.path for a in store.client.list_artifacts(run.info.run_id)}

@@ -182,6 +182,21 @@ def test_no_process_of_a_vectorized_sweep_survives_it(tmp_path, sig):
         assert not [r for r in store.runs() if r.info.status == "RUNNING"]
 
 
+def test_a_single_runs_helper_ends_with_its_command_killed_by_sigkill(tmp_path):
+    """kill -9 of a single run: its helper process, which records the run, exits with it;
+    the run stays RUNNING (as any store's run would), for a resume to end KILLED."""
+    store = Store(tmp_path)
+    proc = start_cli("steps=2000000", "artifacts.plots=false", f"tracking.uri={store.uri}",
+                     cwd=tmp_path)
+    wait_until(lambda: (tmp_path / "mlflow.db").exists() and store.runs(), timeout=240)
+    assert len(session_processes(proc.pid)) == 2  # the command and its helper
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    wait_until(lambda: not session_processes(proc.pid), timeout=10)
+    (run,) = store.runs()
+    assert run.info.status == "RUNNING"
+
+
 ONE_RUN = """
 import sys
 from runner.tracking.client import client_for, open_experiment

@@ -10,13 +10,17 @@ so a helper starts in a fraction of a second.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import functools
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -39,6 +43,23 @@ class RunFiles:
         write_folder(str(folder), self.texts, self.table)
         if self.draw is not None:
             self.draw(folder)
+
+
+@contextlib.contextmanager
+def drawn(files: RunFiles) -> Iterator[RunFiles]:
+    """The files with their plots drawn now, here, into a temporary folder that lasts the
+    `with`: whoever writes them (a single run's helper process, which loads no matplotlib)
+    only copies them."""
+    if files.draw is None:
+        yield files
+        return
+    with tempfile.TemporaryDirectory(prefix="gradlab-plots-") as tmp:
+        files.draw(Path(tmp))
+        yield replace(files, draw=functools.partial(copy_folder, tmp))
+
+
+def copy_folder(source: str, folder: Path) -> None:
+    shutil.copytree(source, folder, dirs_exist_ok=True)
 
 
 def write_folder(folder: str, texts: dict[str, str],

@@ -1,13 +1,14 @@
 """Where a job's MLflow requests are made: in this process (`HERE`), or for a single run in a
 helper process forked when the command starts (`Forked`).
 
-A 1-step run spent longer loading libraries than running: torch for the computation, and
-MLflow, its SQL store (SQLAlchemy's ORM) and matplotlib for the record, one after the other.
-With a helper they load in two processes at once: the command forks it before importing
-torch; the helper imports MLflow, opens the store if it exists and loads matplotlib, then
+A 1-step run spent longer loading libraries than running: torch and matplotlib for the
+computation and its plots, MLflow and its SQL store (SQLAlchemy's ORM) for the record, one
+after the other. With a helper they load in two processes at once: the command forks it
+before importing torch; the helper imports MLflow and opens the store if it exists, then
 makes the run's requests (the functions of runner.tracking.runs: open the experiment, start,
 finish or stop the run) as the command sends them, with plain data: a Context, numpy
-arrays, a Record, the plots' Scene. Neither process loads what the other one needs.
+arrays, a Record, the files (plots already drawn). Neither process loads what the other one
+needs.
 
 The helper ignores SIGINT and SIGTERM (Ctrl-C reaches the whole process group): the command
 decides how the run ends and has the helper record it. If the command dies (SIGKILL), the

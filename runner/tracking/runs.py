@@ -68,20 +68,16 @@ def metric_points(settings: Mapping, jobs: int | None) -> int | None:
     return share if cap is None else min(cap, share)
 
 
-def warm_up(tracking: Mapping, cwd: str | Path, plots: bool) -> None:
-    """What a single run's helper does while the command loads torch: MLflow's SQL store
-    module and matplotlib loaded, an existing store opened (a new one is made only once the
-    run's input is known to be good: `context`)."""
+def warm_up(tracking: Mapping, cwd: str | Path) -> None:
+    """What a single run's helper does while the command loads torch (and matplotlib, to
+    draw the run's plots): MLflow's SQL store module loaded, an existing store opened (a new
+    one is made only once the run's input is known to be good: `context`)."""
     uri = mlflow_client.resolve_uri(tracking["uri"], cwd)
     if "://" in uri and not uri.startswith(("http://", "https://", "file://")):
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
     path = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
     if path is not None and path.is_file() and path.stat().st_size:
         mlflow_client.client_for(uri)
-    if plots:
-        from runner.headless import pyplot
-
-        pyplot()
 
 
 def already_finished(spec: RunSpec, ctx: Context) -> Outcome | None:
