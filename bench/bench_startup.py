@@ -65,10 +65,12 @@ def main() -> None:
     rows = [[label, f"{s:.2f}", f"{s / floor:.2f}×"] for label, s in seconds.items()]
     write_table("startup", f"Start-up, medians of {REPEAT} (python {sys.version.split()[0]})",
                 ["command", "seconds", "vs the import floor"], rows,
-                "A 1-step run's time beyond the floor: opening MLflow's SQLAlchemy store (its "
-                "imports and ORM set-up: what MLflow's own 1-step run pays too), Hydra composing "
-                "the config, the run's requests, and (with the defaults) matplotlib drawing "
-                "loss.png and trajectory.png.")
+                "A 1-step run loads its libraries in two processes at once: the command forks a "
+                "helper before it imports torch (runner/tracking/helper.py); the helper imports "
+                "MLflow and opens the store while the command imports torch and matplotlib, builds "
+                "and runs the configuration and draws its plots, then records the run as the command "
+                "asks. Commands end without Python's module teardown (runner/shutdown.py), which the "
+                "floor still pays.")
 
 
 if __name__ == "__main__":
