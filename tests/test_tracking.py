@@ -104,3 +104,31 @@ def test_a_store_seeded_from_the_template_is_the_store_mlflow_creates(tmp_path, 
     default = MlflowClient(f"sqlite:///{copy}").get_experiment("0")  # MLflow's, not the cache's
     assert default.artifact_location == MlflowClient(f"sqlite:///{own}").get_experiment(
         "0").artifact_location
+
+
+def test_a_helper_call_cut_short_by_a_signal_leaves_the_next_call_its_own_reply(monkeypatch):
+    """A signal that interrupts the command while it waits for its helper's reply
+    (runner.tracking.helper: a SIGTERM during a run's first requests) leaves that reply in
+    the pipe; the next call, the one that ends the run, must still get its own."""
+    import signal
+
+    from runner.tracking import helper
+
+    class Alarm(Exception):
+        pass
+
+    def ring(signum, frame):
+        raise Alarm
+
+    monkeypatch.setattr(helper, "REQUESTS", "tests.fixtures.requests")
+    forked = helper.Forked("echo", None)
+    previous = signal.signal(signal.SIGALRM, ring)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(Alarm):
+            forked.call("slow", "the first call's")
+        assert forked.call("echo", "the second call's") == "the second call's"
+        assert forked.call("slow", "the third call's") == "the third call's"
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+        forked.close()

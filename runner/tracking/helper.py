@@ -56,6 +56,7 @@ class Forked:
 
         self.conn, theirs = Pipe()
         self.used = False
+        self.owed = 0  # replies not read yet: a call an interrupt cut short leaves its own
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or the helper would write this process's buffered output again
         self.pid = os.fork()
@@ -72,7 +73,12 @@ class Forked:
         self.used = True
         try:
             self.conn.send((name, args, kwargs))
+            self.owed += 1
+            for _ in range(self.owed - 1):  # the replies of calls cut short come first
+                self.conn.recv()
+                self.owed -= 1
             ok, value = self.conn.recv()
+            self.owed -= 1
         except (EOFError, OSError):
             raise TrackingError("the process recording the run ended unexpectedly") from None
         if ok:
