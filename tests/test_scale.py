@@ -195,7 +195,7 @@ def running(store: Store) -> Callable[[], bool]:
 def test_sigterm_ends_a_run_killed_with_its_metrics_so_far(store):
     proc = start_cli(*LONG, f"tracking.uri={store.uri}", cwd=store.folder)
     wait_until(running(store))
-    time.sleep(8)  # well into the loop (at 3 s, once in a full suite on 2 loaded cores, no step yet)
+    time.sleep(8)  # well into the loop (at 3 s a full suite on 2 loaded cores once saw no step)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM, (store.folder / "cli.log").read_text()
     run = store.only_run()
