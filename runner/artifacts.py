@@ -49,4 +49,3 @@ def scene(objective: Objective, record: Record) -> plots.Scene:
     if isinstance(objective, LinearRegression):
         fit_data = (objective.x_data.cpu().numpy(), objective.y_data.cpu().numpy())
     return plots.Scene(minimizer, objective.minimum, contour, fit_data)
-

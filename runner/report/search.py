@@ -33,10 +33,10 @@ def importances_later(sweeps: Sequence[Sweep]) -> Callable[[], dict[str, float]]
     """The study's importances (`importances`) computed in a forked process from now on, while
     the report reads and draws the runs (fANOVA, with scikit-learn's import, takes as long)."""
     study = _study(sweeps)
-    if study is None:
+    storage = study.params.get("optuna.storage") if study is not None else None
+    if not storage or storage == "memory":  # a study kept in memory is gone: nothing to read
         return dict
-    return forked(importances, study.params.get("optuna.study"),
-                  study.params.get("optuna.storage"), default={})
+    return forked(importances, study.params["optuna.study"], storage, default={})
 
 
 def figures(runs: list[RunData], sweeps: Sequence[Sweep],
@@ -78,11 +78,9 @@ def history(trials: list[RunData], metric: str, maximize: bool):
     return fig
 
 
-def importances(name: str | None, storage: str | None) -> dict[str, float]:
+def importances(name: str, storage: str) -> dict[str, float]:
     """fANOVA importances of the study's parameters; {} where it cannot be read or has
     fewer than two complete trials."""
-    if not name or not storage or storage == "memory":
-        return {}
     try:
         import optuna
 

@@ -244,11 +244,17 @@ def open_run(client: MlflowClient, experiment: str, *, name: str | None = None,
         raise
     finally:
         with deferred_interrupts():
-            if run.status == RunStatus.to_string(RunStatus.KILLED):
-                with contextlib.suppress(Exception):
-                    client.set_tag(run.run_id, STATUS_TAG, KILLED)
-            with contextlib.suppress(Exception):
-                client.set_terminated(run.run_id, run.status)
+            end_run(client, run.run_id, run.status)
+
+
+def end_run(client: MlflowClient, run_id: str, status: str) -> None:
+    """End a run with MLflow status `status` (a KILLED run also with the status tag `killed`,
+    even before its first step). Best effort: the store may be what failed."""
+    if status == RunStatus.to_string(RunStatus.KILLED):
+        with contextlib.suppress(Exception):
+            client.set_tag(run_id, STATUS_TAG, KILLED)
+    with contextlib.suppress(Exception):
+        client.set_terminated(run_id, status)
 
 
 def metric_entities(steps: Sequence[int] | np.ndarray, histories: Mapping[str, np.ndarray],

@@ -44,4 +44,3 @@ def from_data(data: tuple | None) -> tuple[DatasetInput, ...]:
     return (DatasetInput(from_numpy(features, targets=targets, name=name,
                                     source=CodeDatasetSource(source))._to_mlflow_entity(),
                          tags=[InputTag(MLFLOW_DATASET_CONTEXT, CONTEXT)]),)
-

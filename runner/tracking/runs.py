@@ -4,7 +4,6 @@ makes: runner.tracking.helper) or all at once (a finished row of a vectorised sw
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import getpass
 import shutil
@@ -21,7 +20,6 @@ from runner.constants import (
     ERROR_TAG,
     FAILED,
     GIT_COMMIT_TAG,
-    KILLED,
     MLFLOW_STATUS,
     PARENT_TAG,
     STATUS_TAG,
@@ -128,13 +126,8 @@ def stop(run_id: str, record: Record | None, files: RunFiles | None, start_ms: i
 
 
 def end(run_id: str, ctx: Context, status: str) -> None:
-    """The run ends with MLflow status `status` (KILLED runs also with the status tag
-    `killed`, even before their first step); best effort."""
-    if status == "KILLED":
-        with contextlib.suppress(Exception):
-            ctx.client.set_tag(run_id, STATUS_TAG, KILLED)
-    with contextlib.suppress(Exception):
-        ctx.client.set_terminated(run_id, status)
+    """The run ends with MLflow status `status` (client.end_run); best effort."""
+    mlflow_client.end_run(ctx.client, run_id, status)
 
 
 @functools.cache
