@@ -36,10 +36,19 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+# Notes SQLAlchemy puts on a line of their own before the error itself (an autoflush's
+# "(raised as a result of Query-invoked autoflush; ...)\n(sqlite3.OperationalError) database
+# is locked"): the line a user needs is the one after
+_LEADING_NOTES = ("(raised as a result of ",)
+
+
 def first_line(exc: BaseException) -> str:
-    """An error's first line, or its type's name when it has no message."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """An error's first line that says what went wrong (past SQLAlchemy's leading notes), or
+    its type's name when it has no message."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    while len(lines) > 1 and lines[0].startswith(_LEADING_NOTES):
+        lines.pop(0)
+    return lines[0] if lines else type(exc).__name__
 
 
 class Pending:

@@ -132,3 +132,40 @@ def test_a_helper_call_cut_short_by_a_signal_leaves_the_next_call_its_own_reply(
     finally:
         signal.signal(signal.SIGALRM, previous)
         forked.close()
+
+
+def test_a_locked_store_met_by_an_autoflush_is_said_as_database_is_locked(tmp_path):
+    """SQLAlchemy puts a note on the first line of an error an autoflush meets ("(raised as a
+    result of Query-invoked autoflush; ...)") and the error itself on the next: a FAILED
+    run's reason and a sweep's list of incomplete configurations must say the error."""
+    import sqlite3
+
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy import Column, Integer, create_engine
+    from sqlalchemy.orm import Session, declarative_base
+
+    from runner.errors import describe
+    from runner.tracking.client import store_error
+
+    class Row(declarative_base()):
+        __tablename__ = "rows"
+        id = Column(Integer, primary_key=True)
+
+    db = tmp_path / "locked.db"
+    engine = create_engine(f"sqlite:///{db}", connect_args={"timeout": 0.05})
+    Row.metadata.create_all(engine)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(Exception) as raised, Session(engine) as session:
+            session.add(Row(id=1))
+            session.query(Row).all()  # the autoflush meets the lock
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+        engine.dispose()
+    assert str(raised.value).startswith("(raised as a result of Query-invoked autoflush")
+    assert describe(raised.value) == (
+        "OperationalError: (sqlite3.OperationalError) database is locked")
+    wrapped = MlflowException(message=raised.value)  # as MLflow's SQLAlchemy store wraps it
+    assert store_error(wrapped) == "tracking store: database is locked"
