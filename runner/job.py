@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from runner import collector
 from runner.artifacts import run_files
 from runner.build import Setup, build
 from runner.console import Progress
@@ -37,6 +38,7 @@ def execute(spec: RunSpec, ctx: Context, setup: Setup | None = None,
     (the run then ends FINISHED before Interrupted is raised).
     """
     setup = setup or build(spec)
+    collector.resume()  # the libraries are loaded: the work begins
     objective = setup.objective
     trace = Trace(1, spec.steps, objective.minimizer,
                   keep_points=objective.dim <= MAX_CSV_COORDINATES, budget=spec.history_bytes)

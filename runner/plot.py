@@ -12,15 +12,22 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from runner.errors import describe
+from runner.forked import forked
 from runner.results import Record
 from runner.tracking.files import TRAJECTORY
 
 HISTORIES = ("loss", "grad_norm", "suboptimality", "dist_to_opt")
+
+
+class PlotError(RuntimeError):
+    """A run's plots could not be drawn (what failed, said by the drawing process)."""
 
 
 def record_from_files(folder: Path) -> Record:
@@ -44,25 +51,59 @@ def record_from_files(folder: Path) -> Record:
 
 def draw_run(client, run_id: str, gif: bool = False) -> list[str]:
     """Draw run `run_id`'s plots and log them to it; the names of the files logged."""
+    return draw_run_later(client, run_id, gif)()
+
+
+def draw_run_later(client, run_id: str, gif: bool = False) -> Callable[[], list[str]]:
+    """draw_run, drawn in a forked process (runner.forked) while this one goes on (a sweep
+    builds its report): the run's files are read here, its plots drawn there and logged
+    here by the function returned, which gives their names or raises what failed."""
+    run = client.get_run(run_id)
+    tmp = tempfile.TemporaryDirectory(prefix="gradlab-plot-")
+    folder = Path(tmp.name)
+    try:
+        for name in ("config.yaml", "result.json", TRAJECTORY):
+            client.download_artifacts(run_id, name, str(folder))
+    except BaseException:
+        tmp.cleanup()
+        raise
+    drawing = forked(_draw_files, folder, run.info.run_name, gif,
+                     default="the process drawing them ended unexpectedly")
+
+    def log() -> list[str]:
+        try:
+            drawn = drawing()
+            if isinstance(drawn, str):  # what failed, said by the drawing process
+                raise PlotError(drawn)
+            client.log_artifacts(run_id, str(folder / "plots"))
+            return drawn
+        finally:
+            tmp.cleanup()
+
+    return log
+
+
+def _draw_files(folder: Path, name: str, gif: bool) -> list[str] | str:
+    """The plots of the run whose files are in `folder`, drawn into folder/plots: their
+    names, or what failed (`Type: message`)."""
+    import torch
+
     from runner.artifacts import scene
     from runner.build import build_objective
     from runner.plots import draw_plots
     from runner.spec import RunSpec
 
-    run = client.get_run(run_id)
-    with tempfile.TemporaryDirectory(prefix="gradlab-plot-") as tmp:
-        folder = Path(tmp)
-        for name in ("config.yaml", "result.json", TRAJECTORY):
-            client.download_artifacts(run_id, name, str(folder))
+    torch.set_num_threads(1)  # a forked process: no OpenMP pool of the parent's to use
+    try:
         config = yaml.safe_load((folder / "config.yaml").read_text())
         objective = build_objective(RunSpec(config, {}))
         out = folder / "plots"
         out.mkdir()
         record = record_from_files(folder)
-        draw_plots(out, {"plots": True, "gif": gif}, record, scene(objective, record),
-                   run.info.run_name)
-        client.log_artifacts(run_id, str(out))
+        draw_plots(out, {"plots": True, "gif": gif}, record, scene(objective, record), name)
         return sorted(p.name for p in out.iterdir())
+    except Exception as exc:  # noqa: BLE001 - said where the plots were asked for
+        return describe(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     for run_id in args.run_ids:
         try:
             print(f"{run_id}: {', '.join(draw_run(client, run_id, args.gif))}")
-        except (StoreError, OSError, KeyError, ValueError) as exc:
+        except (StoreError, PlotError, OSError, KeyError, ValueError) as exc:
             print(f"error: {run_id}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
                   file=sys.stderr)
             failed += 1

@@ -17,6 +17,7 @@ from concurrent.futures import Future
 import torch
 
 from objectives import Objective
+from runner import collector
 from runner.build import (
     USER_ERRORS,
     Setup,
@@ -50,6 +51,7 @@ def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 10
              on_done: OnDone | None = None) -> list[Outcome]:
     """Run every job, batched by group; one Outcome per job (with resume=true, a job already
     finished in the experiment is that run's outcome)."""
+    collector.resume()  # torch is loaded: the work begins
     outcomes: list[Outcome | None] = [None] * len(jobs)
 
     def done(indices: Sequence[int], found: Sequence[Outcome]) -> None:

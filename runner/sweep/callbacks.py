@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
 import json
 import os
 import shlex
@@ -19,6 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from runner import collector
 from runner.config import groups, options
 from runner.constants import (
     COMMAND_TAG,
@@ -38,7 +38,6 @@ from runner.tracking import ui
 
 # The launching process hands the sweep's tracking ids to its jobs through SWEEP_ENV: jobs
 # (in-process, joblib workers, ...) never race to create the database or experiment.
-GC_THRESHOLD = 20_000  # new containers between two young-generation collections in a sweep
 
 
 def is_basic_sweeper(target: str | None) -> bool:
@@ -118,12 +117,11 @@ def close_sweep(info: dict[str, str], output_dir: Path | None = None,
                                  info.get("jobs"), len(children))
     # one search of the children serves the summary too, unless some were just ended
     table = summary.record_on_parent(client, info, output_dir,
-                                     found=None if running else children)
+                                     found=None if running else children,
+                                     best_plots=plots is True)
     client.set_terminated(info["parent_run_id"], "FAILED" if problems else "FINISHED")
     os.environ.pop(SWEEP_ENV, None)
     closing = summary.closing(info, table, output_dir, problems)
-    if plots is True and closing["best"] is not None:
-        _draw_best(client, closing["best"]["run_id"])
     if output_dir is not None and output_dir.is_dir():
         (output_dir / summary.SWEEP_JSON).write_text(json.dumps(closing, indent=2) + "\n")
     print(summary.closing_lines(closing))
@@ -153,17 +151,6 @@ def fixed_params(cfg: DictConfig, axes: Sequence[str]) -> dict[str, str]:
     params = RunSpec.from_config(config).params
     return {k: v for k, v in params.items() if k.partition(".")[0] not in UNHASHED and not any(
         k == key or k.startswith(f"{key}.") for key in keys)}
-
-
-def _draw_best(client, run_id: str) -> None:
-    """The best run's plots (runner.plot); a failure is said, and the sweep still ends."""
-    from runner.plot import draw_run
-
-    try:
-        draw_run(client, run_id)
-    except Exception as exc:  # noqa: BLE001 - the runs are recorded; only the picture is lost
-        print(f"warning: the best run's plots were not drawn: {first_line(exc)} "
-              f"(python -m runner.plot {run_id} draws them)", file=sys.stderr)
 
 
 def close_stale_parents(client, experiment: str, overrides: str) -> None:
@@ -250,12 +237,6 @@ class SweepTracking(Callback):
     """Opens the sweep's parent run at multirun start and summarises it at the end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # Python's cyclic collector would scan the millions of objects that exist now (torch,
-        # MLflow, Hydra) again and again while the sweep makes and reads its runs, and run
-        # every 700 new containers: 1.2 s of a 1,000-run vectorised sweep. The objects live
-        # as long as the process: leave them out, and collect less often.
-        gc.freeze()
-        gc.set_threshold(max(gc.get_threshold()[0], GC_THRESHOLD))
         # SIGTERM unwinds like Ctrl-C (a launcher stops its workers, the exit handler ends
         # the runs) instead of ending the process on the spot with runs left RUNNING
         with contextlib.suppress(ValueError):  # not the main thread
@@ -267,6 +248,7 @@ class SweepTracking(Callback):
                        str(config.hydra.sweep.dir), list(config.hydra.overrides.hydra))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        collector.resume()  # if no job did (a launcher whose jobs run elsewhere)
         info = sweep_info()
         if info is None:
             return

@@ -6,16 +6,17 @@ import math
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from runner.constants import BEST_RUN_TAG, OVERRIDES_TAG, PARENT_TAG, STATUS_TAG
+from runner.errors import first_line
 from runner.report import build as build_report
-from runner.spec import deciding
 from runner.report.tables import markdown as markdown_table
 from runner.report.tables import write_csv as write_table
+from runner.spec import deciding
 from runner.tracking import client as mlflow_client
-from runner.tracking import sqlstore
-from runner.tracking import ui
+from runner.tracking import sqlstore, ui
 
 SWEEP_JSON = "sweep.json"  # the closing summary, in the sweep's folder
 COLUMNS = ("run_id", "name", "overrides", "status", "steps", "final_loss", "final_grad_norm",
@@ -28,7 +29,8 @@ def children(client, experiment_id: str, parent_run_id: str) -> list:
     sqlstore), elsewhere in pages of search_runs (no per-run requests)."""
     if sqlstore.supports(client):
         return sqlstore.runs_tagged(client, experiment_id, PARENT_TAG, parent_run_id)
-    return mlflow_client.search_all(client, experiment_id, f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
+    return mlflow_client.search_all(client, experiment_id,
+                                    f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
 
 
 def rows(runs: list) -> list[dict]:
@@ -47,10 +49,11 @@ def rows(runs: list) -> list[dict]:
 
 
 def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
-                     found: list | None = None) -> list[dict]:
+                     found: list | None = None, best_plots: bool = False) -> list[dict]:
     """Write summary.csv / summary.md and the report/ folder to the parent run (and
-    output_dir), plus counts, from the children `found` (else searched for). A report that
-    cannot be built is a warning, not a failure."""
+    output_dir), plus counts, from the children `found` (else searched for); with
+    `best_plots`, the best run's plots, drawn while the report is. A report or plots that
+    cannot be made are a warning, not a failure."""
     if found is None:
         found = children(client, info["experiment_id"], info["parent_run_id"])
     table = rows(found)
@@ -62,6 +65,7 @@ def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
     best = {BEST_RUN_TAG: table[0]["run_id"]} if finite else {}
     mlflow_client.log_batch(client, info["parent_run_id"],
                             metrics=mlflow_client.metric_entities([], {}, finals=finals), tags=best)
+    drawing = _plots_later(client, table[0]["run_id"]) if best_plots and finite else None
     with tempfile.TemporaryDirectory(prefix="gradlab-summary-") as tmp:
         folder = Path(tmp)
         write_table(table, folder / "summary.csv", list(COLUMNS))
@@ -77,7 +81,33 @@ def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
         client.log_artifacts(info["parent_run_id"], str(folder))
         if output_dir is not None and output_dir.is_dir():
             shutil.copytree(folder, output_dir, dirs_exist_ok=True)
+    if drawing is not None:
+        drawing()
     return table
+
+
+def _plots_later(client, run_id: str) -> Callable[[], None]:
+    """The best run's plots (runner.plot), drawn in a forked process from now on; what is
+    returned logs them. A failure is said, and the sweep still ends."""
+    from runner.plot import draw_run_later
+
+    def said(exc: Exception) -> None:
+        print(f"warning: the best run's plots were not drawn: {first_line(exc)} "
+              f"(python -m runner.plot {run_id} draws them)", file=sys.stderr)
+
+    try:
+        log = draw_run_later(client, run_id)
+    except Exception as exc:  # noqa: BLE001 - the runs are recorded; only the picture is lost
+        said(exc)
+        return lambda: None
+
+    def logged() -> None:
+        try:
+            log()
+        except Exception as exc:  # noqa: BLE001 - as above
+            said(exc)
+
+    return logged
 
 
 def closing(info: dict, table: list[dict], output_dir: Path | None,

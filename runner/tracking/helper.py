@@ -25,6 +25,7 @@ import pickle
 import signal
 import sys
 
+from runner import collector
 from runner.errors import TrackingError
 
 REQUESTS = "runner.tracking.runs"  # the module whose functions a request names
@@ -102,6 +103,7 @@ def _serve(conn, warm_up: tuple) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(Exception):  # only to save time: a request does it anyway
         request(*warm_up)
+    collector.resume()  # MLflow is loaded (the command paused the collector at its start)
     while True:
         try:
             name, args, kwargs = conn.recv()
