@@ -173,6 +173,28 @@ def test_a_single_run_loads_torch_and_mlflow_in_two_processes(store, existing):
     assert {"loss.png", "trajectory.png", "trajectory.csv", "result.json"} <= names
 
 
+WATCHED = ("objective=python", "objective.function=tests.fixtures.collector.watched",
+           "objective.minimizer=[0.0,0.0]", "objective.x0=[1.0,1.0]", "steps=3",
+           "artifacts.plots=false")
+
+
+@pytest.mark.parametrize("launch", [(), ("-m", "seed=0,1"),
+                                    ("-m", "seed=0,1", "hydra/launcher=vectorized")],
+                         ids=["single", "basic", "vectorized"])
+def test_the_collector_is_paused_while_libraries_load_and_runs_during_the_work(store, launch):
+    """runner.collector: the command starts with Python's cyclic collector paused (loading
+    torch and MLflow is a quarter faster) and resumes it, with what exists frozen, before
+    the first step, whatever runs the steps."""
+    log = store.folder / "gc.txt"
+    store.run(*launch, *WATCHED, env={"GRADLAB_GC_LOG": str(log)})
+    lines = log.read_text().splitlines()
+    assert lines[-1] == "evaluated enabled=True frozen=True", lines  # the last step
+    # built before the work begins alone or in a basic launcher's job; a vectorized
+    # launch resumes it before building its groups
+    paused = not launch or "hydra/launcher=vectorized" not in launch
+    assert lines[0] == f"imported enabled={not paused}", lines
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -188,6 +188,19 @@ def test_pruned_rows_of_a_vectorized_generation_stop_and_the_rest_run_on(store):
     assert (report / "history.png").stat().st_size and (report / "importance.png").stat().st_size
 
 
+@pytest.mark.parametrize("sampler", ["grid", "bruteforce"])
+def test_a_sampler_that_lists_its_space_runs_each_point_once(store, sampler):
+    """Grid and brute force, asked 3 at a time for more trials than the space has points:
+    each of its 4 points is one trial and one run, none repeated."""
+    store.run(*OPTUNA, f"hydra.sweeper.sampler.name={sampler}", "hydra.sweeper.n_trials=10",
+              "hydra.sweeper.n_jobs=3", "optimizer.lr=choice(0.01,0.1)", "seed=range(0,1)",
+              "steps=10", "artifacts.plots=false")
+    points = sorted((float(r.data.params["optimizer.lr"]), int(r.data.params["seed"]))
+                    for r in trial_runs(store))
+    assert points == [(0.01, 0), (0.01, 1), (0.1, 0), (0.1, 1)]
+    assert len(study_of(store).get_trials()) == 4
+
+
 @pytest.mark.parametrize("args, message", [
     (("hydra.sweeper.sampler.name=nope", SPACE[0]), "no such sampler"),
     (("hydra/sweeper/sampler=nope", SPACE[0]), "the samplers are tpe, random"),
@@ -198,6 +211,8 @@ def test_pruned_rows_of_a_vectorized_generation_stop_and_the_rest_run_on(store):
      "cannot be opened"),
     (("hydra.sweeper.storage=/no/such/folder/study.log", SPACE[0]), "not a writable folder"),
     (("optimizer.b1=interval(0.5,0.9)",), "optimizer.b1: the config has no such key"),
+    (("hydra.sweeper.sampler.name=bruteforce", SPACE[0]),
+     "the bruteforce sampler needs choice(...) or range(...)"),
 ])
 def test_bad_input_is_one_line_and_leaves_no_study_or_run(store, args, message):
     proc = store.run(*OPTUNA, "steps=20", *args, check=False)

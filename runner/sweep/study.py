@@ -28,8 +28,8 @@ from runner.constants import (
     DIVERGED,
     FAILED,
     FINISHED,
-    STATUS_TAG,
     PRUNED,
+    STATUS_TAG,
     STUDY_TAG,
     SWEEP_ENV,
     SWEEP_ID_TAG,
@@ -146,22 +146,35 @@ def make_sampler(settings: Mapping[str, Any], space: SearchSpace):
     cls = getattr(optuna.samplers, SAMPLERS[name])
     if name == "grid":
         kwargs["search_space"] = {k: _grid(k, v) for k, v in space.distributions.items()}
+    if name == "bruteforce":
+        points(name, space)  # a space it can list
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, ImportError) as exc:
         raise ConfigError(f"sampler {name}: {exc}") from None
 
 
-def _grid(key: str, dist) -> list:
+def _grid(key: str, dist, sampler: str = "grid") -> list:
+    """The values a distribution holds, for a sampler that lists them: choices, a range's
+    values (and, for brute force, an int interval's)."""
     from optuna import distributions as d
 
     if isinstance(dist, d.CategoricalDistribution):
         return list(dist.choices)
-    if dist.step is None or getattr(dist, "log", False):
-        raise ConfigError(f"{key}: the grid sampler needs choice(...) or range(...), "
+    listed = isinstance(dist, d.IntDistribution) and sampler == "bruteforce"
+    if not listed and (dist.step is None or getattr(dist, "log", False)):
+        raise ConfigError(f"{key}: the {sampler} sampler needs choice(...) or range(...), "
                           "not an interval")
     n = int(round((dist.high - dist.low) / dist.step))
     return [dist.low + i * dist.step for i in range(n + 1)]
+
+
+def points(sampler: str, space: SearchSpace) -> float:
+    """How many trials a sampler has to give: the size of the space for those that list it
+    (grid, brute force: asked again, they would repeat a point), else unbounded."""
+    if sampler not in ("grid", "bruteforce"):
+        return math.inf
+    return math.prod(len(_grid(k, v, sampler)) for k, v in space.distributions.items())
 
 
 def make_pruner(settings: Mapping[str, Any] | None):
@@ -351,10 +364,7 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
         storage=open_storage(plan["storage"], resolve_uri(config.tracking.uri, os.getcwd())),
         pruner=make_pruner(cfg.get("pruner")), directions=plan["directions"],
         load_if_exists=True)
-    n_trials = int(cfg["n_trials"])
-    if cfg["sampler"]["name"] == "grid":
-        n_trials = min(n_trials, math.prod(len(_grid(k, v))
-                                           for k, v in space.distributions.items()))
+    n_trials = int(min(int(cfg["n_trials"]), points(cfg["sampler"]["name"], space)))
     sweep = _publish({**plan, "pruner": cfg.get("pruner")}, n_trials)
     parent = _Parent(sweep, study, cfg, Path(str(config.hydra.sweep.dir)))
     told, retried = retry_stale(study, parent.recorded, plan)
@@ -424,7 +434,7 @@ def _tell(study, trial, result: Any, plan: Mapping[str, Any]) -> None:
         if state == TrialState.COMPLETE else None
     try:
         study.tell(trial, told, state=state)
-    except RuntimeError as exc:  # the grid sampler, its grid done, asks the study to stop
+    except RuntimeError as exc:  # grid or brute force, their space done, ask it to stop
         if "Study.stop" not in str(exc):
             raise
 
