@@ -65,12 +65,13 @@ def main() -> None:
     rows = [[label, f"{s:.2f}", f"{s / floor:.2f}×"] for label, s in seconds.items()]
     write_table("startup", f"Start-up, medians of {REPEAT} (python {sys.version.split()[0]})",
                 ["command", "seconds", "vs the import floor"], rows,
-                "A 1-step run loads its libraries in two processes at once: the command forks a "
-                "helper before it imports torch (runner/tracking/helper.py); the helper imports "
-                "MLflow and opens the store while the command imports torch and matplotlib, builds "
-                "and runs the configuration and draws its plots, then records the run as the command "
-                "asks. Commands end without Python's module teardown (runner/shutdown.py), which the "
-                "floor still pays.")
+                "A 1-step run loads its libraries in two processes at once: the command forks "
+                "a helper before it imports torch (runner/tracking/helper.py); the helper "
+                "imports MLflow and opens the store while the command imports torch and "
+                "matplotlib, builds and runs the configuration and draws its plots, then records "
+                "the run as the command asks. Commands load their libraries with Python's "
+                "cyclic collector paused (runner/collector.py) and end without Python's module "
+                "teardown (runner/shutdown.py); the floor pays both.")
 
 
 if __name__ == "__main__":

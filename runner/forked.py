@@ -1,9 +1,10 @@
 """A function computed in a forked process while this one goes on (where the platform forks).
 
-The child runs only the function: it ignores Ctrl-C (the caller decides), hands back the
-pickled value through a pipe and ends with os._exit, so nothing of the caller's (atexit
-handlers, buffered output) runs twice. A function that fails, or a value that cannot be
-pickled, gives `default`.
+The child runs only the function: it ignores Ctrl-C (the caller decides), computes with
+torch on one thread (where torch is loaded: the OpenMP pool it would use is the parent's,
+not forked), hands back the pickled value through a pipe and ends with os._exit, so nothing
+of the caller's (atexit handlers, buffered output) runs twice. A function that fails, or a
+value that cannot be pickled, gives `default`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def forked(fn: Callable[..., Any], *args, default: Any = None) -> Callable[[], A
         try:
             os.close(read)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if "torch" in sys.modules:
+                sys.modules["torch"].set_num_threads(1)
             with os.fdopen(write, "wb") as out:
                 out.write(pickle.dumps(fn(*args)))
         finally:

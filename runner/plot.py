@@ -86,14 +86,11 @@ def draw_run_later(client, run_id: str, gif: bool = False) -> Callable[[], list[
 def _draw_files(folder: Path, name: str, gif: bool) -> list[str] | str:
     """The plots of the run whose files are in `folder`, drawn into folder/plots: their
     names, or what failed (`Type: message`)."""
-    import torch
-
     from runner.artifacts import scene
     from runner.build import build_objective
     from runner.plots import draw_plots
     from runner.spec import RunSpec
 
-    torch.set_num_threads(1)  # a forked process: no OpenMP pool of the parent's to use
     try:
         config = yaml.safe_load((folder / "config.yaml").read_text())
         objective = build_objective(RunSpec(config, {}))
