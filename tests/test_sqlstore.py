@@ -17,18 +17,21 @@ from sqlalchemy import text
 from objectives.regression import LinearRegression
 from runner.tracking import datasets, mlflow_private, sqlstore
 from runner.tracking.files import RunFiles, Writers
+from runner.tracking.metrics import MetricTable
 from tests.conftest import postgres
 
 T0 = 1_790_000_000_000  # ms
 DATA = LinearRegression(n=5)  # an objective with data: its runs log it as a dataset input
 
 
-def finished(status: str = "FINISHED", name: str = "quad-autograd-sgd", **params) -> sqlstore.FinishedRun:
+def finished(status: str = "FINISHED", name: str = "quad-autograd-sgd", columns: bool = False,
+             **params) -> sqlstore.FinishedRun:
     """A run with what MLflow treats specially: NaN and ±inf values, a duplicate point, ties
-    at the last step broken by timestamp then value, a param over MLflow's length limit."""
+    at the last step broken by timestamp then value, a param over MLflow's length limit;
+    its metrics as entities, or as the runner's columns (MetricTable)."""
     steps = np.arange(6)
     loss = [10.0, 2.5, math.nan, math.inf, -math.inf, 1e-300]
-    metrics = [Metric("loss", v, T0 + 10 * s, int(s)) for s, v in zip(steps, loss)]
+    metrics = [Metric("loss", v, T0 + 10 * int(s), int(s)) for s, v in zip(steps, loss)]
     metrics += [Metric("loss", 1e-300, T0 + 50, 5),  # the same point twice
                 Metric("grad_norm", 3.0, T0 + 70, 7), Metric("grad_norm", 2.0, T0 + 80, 7),
                 Metric("grad_norm", 1.0, T0 + 80, 7), Metric("grad_norm", 9.0, T0, 1),
@@ -39,7 +42,8 @@ def finished(status: str = "FINISHED", name: str = "quad-autograd-sgd", **params
                          "mlflow.source.name": "runner", "overrides": "optimizer.lr=0.1"},
         params={"optimizer.lr": "0.1", "objective.diag": "[4.0, 1.0]", "long": "x" * 6500,
                 **params},
-        metrics=metrics, status=status, start_ms=T0, end_ms=T0 + 1234,
+        metrics=MetricTable.of_entities(metrics) if columns else metrics, status=status,
+        start_ms=T0, end_ms=T0 + 1234,
         files=RunFiles({"config.yaml": "optimizer:\n  lr: 0.1\n", "result.json": "{}\n"}, table),
         inputs=datasets.inputs(DATA))
 
@@ -86,7 +90,7 @@ def dataset_rows(client: MlflowClient) -> int:
 def check_same_as_client(uri: str, tmp_path: Path, writers: Writers | None = None) -> None:
     client = MlflowClient(uri)
     experiment = client.create_experiment("e", artifact_location=str(tmp_path / "artifacts"))
-    runs = [finished(), finished("FAILED", name="rosenbrock-autograd-adam")]
+    runs = [finished(), finished("FAILED", name="rosenbrock-autograd-adam", columns=True)]
     ids = sqlstore.write_runs(client, experiment, runs, writers)  # the first to log the data
     expected = [everything(client, logged_one_by_one(client, experiment, r, tmp_path / f"r{i}"))
                 for i, r in enumerate(runs)]

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from mlflow.entities import DatasetInput, Metric
+from mlflow.entities import DatasetInput
 
 from runner.constants import (
     ERROR_TAG,
@@ -33,6 +33,7 @@ from runner.tracking import client as mlflow_client
 from runner.tracking import datasets, resume
 from runner.tracking.context import Context
 from runner.tracking.files import RunFiles
+from runner.tracking.metrics import MetricTable
 from runner.tracking.sqlstore import FinishedRun
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -156,23 +157,24 @@ def run_tags(spec: RunSpec, ctx: Context) -> dict[str, str]:
     return tags
 
 
-def record_metrics(record: Record, start_ms: int, ctx: Context) -> list[Metric]:
+def record_metrics(record: Record, start_ms: int, ctx: Context) -> MetricTable:
     """The metric histories (at most ctx.max_points each), final values and gradient checks
     (a final value with a history of its own, `evaluations`, is that history's last point)."""
+    now = int(time.time() * 1000)
     keep = evenly(len(record.index), ctx.max_points)
     histories = {k: v[keep] for k, v in record.histories.items()}
     stamps = start_ms + np.round(record.wall_time[keep] * 1000).astype(np.int64)
     finals = {k: v for k, v in record.finals().items() if k not in histories}
-    metrics = mlflow_client.metric_entities(record.index[keep], histories, stamps, finals=finals)
+    metrics = (MetricTable.of(record.index[keep], histories, stamps)
+               + MetricTable.finals(finals, now))
     if record.checks is not None:
-        metrics += mlflow_client.metric_entities(record.checks[0], {"grad_check": record.checks[1]})
+        metrics += MetricTable.of(record.checks[0], {"grad_check": record.checks[1]}, now)
     if record.evals is not None:  # train/test loss, accuracy, epochs: every eval_every steps
         steps, series = record.evals
         keep = evenly(len(steps), ctx.max_points)
         at = np.minimum(np.searchsorted(record.index, steps[keep]), len(record.index) - 1)
         stamps = start_ms + np.round(record.wall_time[at] * 1000).astype(np.int64)
-        metrics += mlflow_client.metric_entities(steps[keep], {k: v[keep] for k, v in
-                                                               series.items()}, stamps)
+        metrics += MetricTable.of(steps[keep], {k: v[keep] for k, v in series.items()}, stamps)
     return metrics
 
 

@@ -39,11 +39,10 @@ from sqlalchemy import insert, select
 
 from runner.tracking import mlflow_private
 from runner.tracking.files import RunFiles, Writers
+from runner.tracking.metrics import COLUMNS as METRIC_COLUMNS
+from runner.tracking.metrics import MetricTable
 
 log = logging.getLogger(__name__)
-
-# SQL cannot hold ±inf: MLflow stores the largest finite doubles instead (and NaN as 0)
-_MAX = 1.7976931348623157e308
 
 
 @dataclass
@@ -53,7 +52,7 @@ class FinishedRun:
     name: str
     tags: dict[str, str]
     params: dict[str, str]
-    metrics: Sequence[Metric]
+    metrics: MetricTable | Sequence[Metric]
     status: str  # MLflow's terminal status: FINISHED, FAILED, KILLED
     start_ms: int
     end_ms: int
@@ -89,11 +88,28 @@ def write_runs(client: MlflowClient, experiment_id: str, runs: Sequence[Finished
 
 
 @dataclass
+class Tuples:
+    """Rows as the tuples the database driver takes, in the order of `columns`."""
+
+    columns: Sequence[str]
+    values: list[tuple] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def extend(self, other: Tuples) -> None:
+        self.values.extend(other.values)
+
+    def dicts(self) -> list[dict]:
+        return [dict(zip(self.columns, v)) for v in self.values]
+
+
+@dataclass
 class Prepared:
     """Runs checked and turned into rows, their files written or being written."""
 
     ids: list[str]
-    rows: dict[str, list[dict]]
+    rows: dict[str, list[dict] | Tuples]
     pending: list[Future]  # the writer processes' work on the files
     experiment_id: str = ""
     inputs: list[tuple[str, DatasetInput]] = field(default_factory=list)  # (run id, input)
@@ -115,8 +131,9 @@ def prepare(client: MlflowClient, experiment: Experiment, runs: Sequence[Finishe
         raise MlflowException(f"experiment {experiment_id} is deleted")
     ids = [uuid.uuid4().hex for _ in runs]
     uris = [append_to_uri_path(experiment.artifact_location, i, "artifacts") for i in ids]
-    rows: dict[str, list[dict]] = {"runs": [], "tags": [], "params": [], "metrics": [],
-                                   "latest_metrics": []}  # runs first: the others refer to them
+    rows: dict[str, list[dict] | Tuples] = {  # runs first: the others refer to them
+        "runs": [], "tags": [], "params": [], "metrics": Tuples(METRIC_COLUMNS),
+        "latest_metrics": Tuples(METRIC_COLUMNS)}
     for run_id, uri, run in zip(ids, uris, runs):
         for table, new in _rows(run_id, run, experiment_id, uri).items():
             rows[table].extend(new)
@@ -138,22 +155,24 @@ def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
     return prepared.ids
 
 
-def _insert(session, table, values: list[dict]) -> None:
-    """Rows (dicts with the same keys) into a table: on SQLite straight to the driver's
-    executemany, since SQLAlchemy's per-row parameter handling would double the time of a
-    sweep's writes (its SQLite types convert nothing: text, integers, floats, booleans as
-    0/1); elsewhere through SQLAlchemy, whose bulk INSERT suits each server."""
+def _insert(session, table, values: list[dict] | Tuples) -> None:
+    """Rows (dicts with the same keys, or Tuples) into a table: on SQLite straight to the
+    driver's executemany, since SQLAlchemy's per-row parameter handling would double the time
+    of a sweep's writes (its SQLite types convert nothing: text, integers, floats, booleans
+    as 0/1); elsewhere through SQLAlchemy, whose bulk INSERT suits each server."""
     if not values:
         return
     connection = session.connection()
     if connection.dialect.name != "sqlite":
-        session.execute(insert(table), values)
+        session.execute(insert(table), values.dicts() if isinstance(values, Tuples) else values)
         return
-    columns = list(values[0])
-    names = ", ".join(f'"{c}"' for c in columns)
+    if not isinstance(values, Tuples):
+        columns = list(values[0])
+        values = Tuples(columns, [tuple(row[c] for c in columns) for row in values])
+    names = ", ".join(f'"{c}"' for c in values.columns)
     connection.exec_driver_sql(
-        f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})',
-        [tuple(row[c] for c in columns) for row in values])
+        f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(values.columns))})',
+        values.values)
 
 
 def _input_rows(session, tables: dict, prepared: Prepared) -> dict[str, list[dict]]:
@@ -195,7 +214,9 @@ def _rows(run_id: str, run: FinishedRun, experiment_id: str, artifact_uri: str) 
     tags = {MLFLOW_RUN_NAME: run.name, **run.tags}
     params, tags = mlflow_private.validate_batch(
         [Param(k, v) for k, v in run.params.items()], [RunTag(k, v) for k, v in tags.items()])
-    metrics = _metric_rows(run_id, run.metrics)
+    table = (run.metrics if isinstance(run.metrics, MetricTable)
+             else MetricTable.of_entities(run.metrics))
+    metrics, latest = table.rows(run_id)
     return {
         "runs": [dict(
             run_uuid=run_id, name=run.name, artifact_uri=artifact_uri,
@@ -205,35 +226,9 @@ def _rows(run_id: str, run: FinishedRun, experiment_id: str, artifact_uri: str) 
             source_version="", lifecycle_stage=LifecycleStage.ACTIVE)],
         "tags": [dict(run_uuid=run_id, key=t.key, value=t.value) for t in tags],
         "params": [dict(run_uuid=run_id, key=p.key, value=p.value) for p in params],
-        "metrics": metrics,
-        "latest_metrics": list(_latest(metrics).values()),
+        "metrics": Tuples(METRIC_COLUMNS, metrics),
+        "latest_metrics": Tuples(METRIC_COLUMNS, latest),
     }
-
-
-def _metric_rows(run_id: str, metrics: Sequence[Metric]) -> list[dict]:
-    """Rows as MLflow stores them: NaN as 0 with is_nan, ±inf as ±max double; a metric
-    identical to one already in the list (the table's primary key) is left out."""
-    rows, seen = [], set()
-    for m in metrics:
-        is_nan = math.isnan(m.value)
-        value = 0.0 if is_nan else max(-_MAX, min(_MAX, m.value))
-        key = (m.key, m.timestamp, m.step, value, is_nan)
-        if key not in seen:
-            seen.add(key)
-            rows.append(dict(run_uuid=run_id, key=m.key, value=value, timestamp=m.timestamp,
-                             step=m.step, is_nan=is_nan))
-    return rows
-
-
-def _latest(rows: list[dict]) -> dict[str, dict]:
-    """Each key's latest row: largest step, then timestamp, then (stored) value."""
-    latest: dict[str, dict] = {}
-    for row in rows:
-        best = latest.get(row["key"])
-        if best is None or ((row["step"], row["timestamp"], row["value"])
-                            > (best["step"], best["timestamp"], best["value"])):
-            latest[row["key"]] = row
-    return latest
 
 
 def _local_folder(artifact_uri: str) -> str | None:
