@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import sys
@@ -11,9 +12,7 @@ from pathlib import Path
 
 from runner.constants import BEST_RUN_TAG, OVERRIDES_TAG, PARENT_TAG, STATUS_TAG
 from runner.errors import first_line
-from runner.report import build as build_report
-from runner.report.tables import markdown as markdown_table
-from runner.report.tables import write_csv as write_table
+from runner.forked import Warm
 from runner.spec import deciding
 from runner.tracking import client as mlflow_client
 from runner.tracking import sqlstore, ui
@@ -49,11 +48,13 @@ def rows(runs: list) -> list[dict]:
 
 
 def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
-                     found: list | None = None, best_plots: bool = False) -> list[dict]:
+                     found: list | None = None, best_plots: bool = False,
+                     warm: Warm | None = None) -> list[dict]:
     """Write summary.csv / summary.md and the report/ folder to the parent run (and
     output_dir), plus counts, from the children `found` (else searched for); with
-    `best_plots`, the best run's plots, drawn while the report is. A report or plots that
-    cannot be made are a warning, not a failure."""
+    `best_plots`, the best run's plots, drawn while the report is. The report is built in
+    `warm` where given (a process forked when the sweep began, its imports done). A report
+    or plots that cannot be made are a warning, not a failure."""
     if found is None:
         found = children(client, info["experiment_id"], info["parent_run_id"])
     table = rows(found)
@@ -67,23 +68,38 @@ def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
                             metrics=mlflow_client.metric_entities([], {}, finals=finals), tags=best)
     drawing = _plots_later(client, table[0]["run_id"]) if best_plots and finite else None
     with tempfile.TemporaryDirectory(prefix="gradlab-summary-") as tmp:
-        folder = Path(tmp)
-        write_table(table, folder / "summary.csv", list(COLUMNS))
-        (folder / "summary.md").write_text(markdown_table(table, list(COLUMNS[1:]), digits=6))
-        if table:
-            try:
-                build_report(client, info["experiment_id"], info["parent_run_id"],
-                             folder / REPORT_DIR, title=f"sweep-{info.get('sweep_id', '')}",
-                             found=found)
-            except Exception as exc:  # noqa: BLE001 - the sweep's results stand without it
-                print(f"warning: the sweep report was not built: {type(exc).__name__}: {exc}",
-                      file=sys.stderr)
+        folder, args = Path(tmp), (info, Path(tmp), table, found)
+        written = (functools.partial(write_files, *args) if warm is None else
+                   warm.call(write_files, *args, default="the process building it ended"))
+        if (problem := written()) is not None:
+            print(f"warning: the sweep report was not built: {problem}", file=sys.stderr)
         client.log_artifacts(info["parent_run_id"], str(folder))
         if output_dir is not None and output_dir.is_dir():
             shutil.copytree(folder, output_dir, dirs_exist_ok=True)
     if drawing is not None:
         drawing()
     return table
+
+
+def write_files(info: dict[str, str], folder: Path, table: list[dict],
+                found: list) -> str | None:
+    """summary.csv, summary.md and the report (report/) into `folder`; None, or why the
+    report could not be built. (The report's modules, pandas and matplotlib among them, are
+    imported here: in the process forked to build it, if there is one.)"""
+    from runner.report import build as build_report
+    from runner.report.tables import markdown, write_csv
+
+    write_csv(table, folder / "summary.csv", list(COLUMNS))
+    (folder / "summary.md").write_text(markdown(table, list(COLUMNS[1:]), digits=6))
+    if not table:
+        return None
+    try:
+        build_report(mlflow_client.client_for(info["uri"]), info["experiment_id"],
+                     info["parent_run_id"], folder / REPORT_DIR,
+                     title=f"sweep-{info.get('sweep_id', '')}", found=found)
+    except Exception as exc:  # noqa: BLE001 - the sweep's results stand without it
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _plots_later(client, run_id: str) -> Callable[[], None]:
