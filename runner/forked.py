@@ -18,8 +18,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-NICE = 10  # a warm process's niceness, above this one's
-
 
 def forked(fn: Callable[..., Any], *args, default: Any = None) -> Callable[[], Any]:
     """Start fn(*args) in a forked process; returns what waits for its value."""
@@ -82,7 +80,6 @@ class Warm:
                 os.close(self._request)
                 os.close(self._reply)
                 _child_setup()
-                os.nice(NICE)  # work on the side: where cores are short, this process waits
                 with contextlib.suppress(Exception):
                     warm_up()
                 with os.fdopen(request, "rb") as pipe:

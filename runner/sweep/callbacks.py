@@ -132,16 +132,18 @@ def close_sweep(info: dict[str, str], output_dir: Path | None = None,
 
 
 def warm_report(info: dict[str, str], study: bool) -> Warm:
-    """A process forked as the sweep begins, to build its report when it ends: the report's
-    imports (matplotlib, pandas; Optuna's importances and scikit-learn for a study, about
-    2 s in all) are done meanwhile, on another core, instead of after the last run."""
+    """A process forked as the sweep begins, to build its report and the best run's plots
+    when it ends: their imports (matplotlib, pandas, torch for the plots' objective; Optuna's
+    importances and scikit-learn for a study: 3-4 s in all) are done meanwhile, on another
+    core, instead of after the last run."""
     return Warm(functools.partial(_warm_up, info["uri"], study))
 
 
 def _warm_up(uri: str, study: bool) -> None:
     """In that process: connections to the store of its own, then the imports."""
+    from runner import build, plot  # noqa: F401 - the plots' (torch, the objectives)
     from runner.headless import pyplot
-    from runner.report import build  # noqa: F401 - the report's modules, pandas among them
+    from runner.report import build as report  # noqa: F401 - pandas among them
     from runner.sweep import summary  # noqa: F401
     from runner.tracking import client as mlflow_client
 
