@@ -138,6 +138,39 @@ def test_kill_9_then_the_same_command_finishes_the_study(store, launcher, steps,
         assert trial.params.items() <= retries[trial.number].params.items()
 
 
+def _generations(storage, sync) -> tuple[optuna.Study, list[tuple]]:
+    """Three generations of 8 trials asked, told and synced as the sweeper does."""
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.TPESampler(seed=0),
+                                study_name="journal")
+    space = {"x": optuna.distributions.FloatDistribution(-3, 3)}
+    for _ in range(3):
+        trials = [study.ask(space) for _ in range(8)]
+        sync()
+        for trial in trials:
+            study.tell(trial, (trial.params["x"] - 1) ** 2)
+        sync()
+    return study, [(t.number, t.state, t.params, t.values) for t in study.get_trials()]
+
+
+def test_the_journal_holds_optunas_records_and_syncs_once_a_generation(tmp_path, monkeypatch):
+    from runner.sweep.journal import Journal
+
+    synced = Counter()
+    fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.update([os.readlink(
+        f"/proc/self/fd/{fd}")]), fsync(fd)))
+    ours, theirs = str(tmp_path / "ours.log"), str(tmp_path / "optuna.log")
+    _, trials = _generations(JournalStorage(Journal(ours)), Journal.sync_all)
+    _, expected = _generations(JournalStorage(JournalFileBackend(theirs)), lambda: None)
+    assert trials == expected  # the same search, seed for seed
+    # Optuna's own reader finds every record in the file, as the study held them
+    reread = optuna.load_study(study_name="journal",
+                               storage=JournalStorage(JournalFileBackend(ours)))
+    assert [(t.number, t.state, t.params, t.values) for t in reread.get_trials()] == trials
+    assert synced[ours] == 6  # at the asks and at the tells of each generation
+    assert synced[theirs] > 24 * 3  # a create, a parameter and a value per trial, at least
+
+
 def test_four_joblib_workers_share_one_study(store):
     store.run(*OPTUNA, "hydra/launcher=joblib", "hydra.launcher.n_jobs=4",
               "hydra.sweeper.n_jobs=4", "hydra.sweeper.n_trials=16",

@@ -210,9 +210,10 @@ def storage_url(configured: str | None, tracking_uri: str, launch_dir: str | Pat
     return str(folder / JOURNAL)
 
 
-def open_storage(url: str, tracking_uri: str):
+def open_storage(url: str, tracking_uri: str, backend: type | None = None):
     """An Optuna storage for `url`: None (in memory), an RDB storage for a database URL,
-    else a JournalStorage file. An unreachable one raises ConfigError."""
+    else a JournalStorage file (written by `backend`, Optuna's JournalFileBackend unless
+    given). An unreachable one raises ConfigError."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
@@ -232,7 +233,7 @@ def open_storage(url: str, tracking_uri: str):
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
         raise ConfigError(f"hydra.sweeper.storage={url}: {path.parent} is not a writable "
                           "folder")
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    return optuna.storages.JournalStorage((backend or JournalFileBackend)(str(path)))
 
 
 def study_name(experiment: str, task: Sequence[str], sweeper: Mapping[str, Any]) -> str:
@@ -354,6 +355,7 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
     finished ones; record the sampler and the best trial on the sweep's parent run."""
     import optuna
 
+    from runner.sweep.journal import Journal
     from runner.tracking.client import resolve_uri
 
     cfg, plan = settings(config.hydra.sweeper), validate(config)
@@ -361,7 +363,8 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=plan["study"], sampler=make_sampler(cfg["sampler"], space),
-        storage=open_storage(plan["storage"], resolve_uri(config.tracking.uri, os.getcwd())),
+        storage=open_storage(plan["storage"], resolve_uri(config.tracking.uri, os.getcwd()),
+                             backend=Journal),
         pruner=make_pruner(cfg.get("pruner")), directions=plan["directions"],
         load_if_exists=True)
     n_trials = int(min(int(cfg["n_trials"]), points(cfg["sampler"]["name"], space)))
@@ -373,6 +376,7 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
                         f"by their runs, {retried} are asked again" if told + retried else ""))
     while (left := n_trials - finished(study)) > 0:
         trials = [study.ask(space.distributions) for _ in range(min(left, int(cfg["n_jobs"])))]
+        Journal.sync_all()  # the trials are on disk before any of their runs exists
         overrides = [[*space.fixed, *(f"{k}={_text(v)}" for k, v in t.params.items()),
                       f"tracking.trial={t.number}"] for t in trials]
         returns = launcher.launch(overrides, initial_job_idx=job_idx)
@@ -383,6 +387,7 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
             except Exception as exc:  # noqa: BLE001 - a job that raised: the trial failed
                 result = {"status": FAILED, "error": str(exc)}
             _tell(study, trial, result, plan)
+        Journal.sync_all()
     parent.close()
 
 
