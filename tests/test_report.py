@@ -59,31 +59,6 @@ def test_forked_computes_in_another_process_and_hands_back_the_value_or_the_defa
     assert forked(int, "not a number", default=-1)() == -1  # it raised in the child
 
 
-def _pid_and_loaded(name: str) -> tuple[int, bool]:
-    import os
-    import sys
-
-    return os.getpid(), name in sys.modules
-
-
-def test_a_warm_process_imports_first_then_computes_the_one_call_it_is_given():
-    import os
-    import sys
-
-    from runner.forked import Warm
-
-    assert "wave" not in sys.modules  # what the warm process imports, this one never does
-    warm = Warm(lambda: __import__("wave"))
-    pid, loaded = warm.call(_pid_and_loaded, "wave")()
-    assert pid != os.getpid() and loaded and "wave" not in sys.modules
-    assert Warm(int).call(int, "not a number", default=-1)() == -1  # it raised there
-    unused = Warm(int)
-    child = unused.pid
-    unused.close()  # the process ends: it is reaped, its id no longer waitable
-    with pytest.raises(ChildProcessError):
-        os.waitpid(child, os.WNOHANG)
-
-
 def test_gif_draws_the_path_frame_by_frame(tmp_path):
     from PIL import Image, ImageChops
 

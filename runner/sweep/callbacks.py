@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import json
 import os
 import shlex
@@ -34,7 +33,6 @@ from runner.constants import (
     UNHASHED,
 )
 from runner.errors import first_line
-from runner.forked import Warm
 from runner.sweep import hydra_private, ledger
 from runner.tracking import ui
 
@@ -104,11 +102,10 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
 
 
 def close_sweep(info: dict[str, str], output_dir: Path | None = None,
-                plots: bool | str = False, warm: Warm | None = None) -> list[str]:
+                plots: bool | str = False) -> list[str]:
     """Summarise the children on the parent run and end it: FINISHED when every
     configuration has a complete run, else FAILED; with `plots` true (artifacts.plots), draw
-    the best run's plots; the report is built in `warm` where given (see `warm_report`).
-    What is incomplete, a line each."""
+    the best run's plots. What is incomplete, a line each."""
     from runner.sweep import summary  # the report's modules: only when a sweep ends
     from runner.tracking import client as mlflow_client
 
@@ -121,7 +118,7 @@ def close_sweep(info: dict[str, str], output_dir: Path | None = None,
     # one search of the children serves the summary too, unless some were just ended
     table = summary.record_on_parent(client, info, output_dir,
                                      found=None if running else children,
-                                     best_plots=plots is True, warm=warm)
+                                     best_plots=plots is True)
     client.set_terminated(info["parent_run_id"], "FAILED" if problems else "FINISHED")
     os.environ.pop(SWEEP_ENV, None)
     closing = summary.closing(info, table, output_dir, problems)
@@ -129,29 +126,6 @@ def close_sweep(info: dict[str, str], output_dir: Path | None = None,
         (output_dir / summary.SWEEP_JSON).write_text(json.dumps(closing, indent=2) + "\n")
     print(summary.closing_lines(closing))
     return problems
-
-
-def warm_report(info: dict[str, str], study: bool) -> Warm:
-    """A process forked as the sweep begins, to build its report and the best run's plots
-    when it ends: their imports (matplotlib, pandas, torch for the plots' objective; Optuna's
-    importances and scikit-learn for a study: 3-4 s in all) are done meanwhile, on another
-    core, instead of after the last run."""
-    return Warm(functools.partial(_warm_up, info["uri"], study))
-
-
-def _warm_up(uri: str, study: bool) -> None:
-    """In that process: connections to the store of its own, then the imports."""
-    from runner import build, plot  # noqa: F401 - the plots' (torch, the objectives)
-    from runner.headless import pyplot
-    from runner.report import build as report  # noqa: F401 - pandas among them
-    from runner.sweep import summary  # noqa: F401
-    from runner.tracking import client as mlflow_client
-
-    mlflow_client.after_fork(uri)
-    pyplot()
-    if study:
-        import optuna.importance  # noqa: F401
-    collector.resume()
 
 
 def swept(overrides: Sequence[str]) -> list[str]:
@@ -262,8 +236,6 @@ def _or_exit(what: str, code: int = EXIT_USAGE) -> Iterator[None]:
 class SweepTracking(Callback):
     """Opens the sweep's parent run at multirun start and summarises it at the end."""
 
-    warm: Warm | None = None  # the process that builds the report (warm_report)
-
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # SIGTERM unwinds like Ctrl-C (a launcher stops its workers, the exit handler ends
         # the runs) instead of ending the process on the spot with runs left RUNNING
@@ -272,24 +244,17 @@ class SweepTracking(Callback):
         with _or_exit("the sweep cannot start"):
             check_sweeper(config)
             check_launch(config)
-            info = open_sweep(config, os.getcwd(), list(config.hydra.overrides.task),
-                              str(config.hydra.sweep.dir), list(config.hydra.overrides.hydra))
-        self.warm = warm_report(info, is_study(config.hydra.sweeper.get("_target_")))
+            open_sweep(config, os.getcwd(), list(config.hydra.overrides.task),
+                       str(config.hydra.sweep.dir), list(config.hydra.overrides.hydra))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         collector.resume()  # if no job did (a launcher whose jobs run elsewhere)
         info = sweep_info()
         if info is None:
             return
-        warm, self.warm = self.warm, None
-        try:
-            with _or_exit("the sweep's summary was not recorded (its runs are)",
-                          EXIT_INCOMPLETE):
-                problems = close_sweep(info, Path(str(config.hydra.sweep.dir)),
-                                       config.artifacts.plots, warm)
-        finally:
-            if warm is not None:
-                warm.close()
+        with _or_exit("the sweep's summary was not recorded (its runs are)", EXIT_INCOMPLETE):
+            problems = close_sweep(info, Path(str(config.hydra.sweep.dir)),
+                                   config.artifacts.plots)
         if problems:
             print(f"error: {len(problems)} configuration(s) of the sweep have no complete run "
                   f"(sweep run {info['parent_run_id']} ended FAILED):", file=sys.stderr)

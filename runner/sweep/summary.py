@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import shutil
 import sys
@@ -12,7 +11,9 @@ from pathlib import Path
 
 from runner.constants import BEST_RUN_TAG, OVERRIDES_TAG, PARENT_TAG, STATUS_TAG
 from runner.errors import first_line
-from runner.forked import Warm
+from runner.report import build as build_report
+from runner.report.tables import markdown as markdown_table
+from runner.report.tables import write_csv as write_table
 from runner.spec import deciding
 from runner.tracking import client as mlflow_client
 from runner.tracking import sqlstore, ui
@@ -48,13 +49,11 @@ def rows(runs: list) -> list[dict]:
 
 
 def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
-                     found: list | None = None, best_plots: bool = False,
-                     warm: Warm | None = None) -> list[dict]:
+                     found: list | None = None, best_plots: bool = False) -> list[dict]:
     """Write summary.csv / summary.md and the report/ folder to the parent run (and
     output_dir), plus counts, from the children `found` (else searched for); with
-    `best_plots`, the best run's plots, drawn while the report is. Both are made in `warm`
-    where given (a process forked when the sweep began, its imports done). A report or
-    plots that cannot be made are a warning, not a failure."""
+    `best_plots`, the best run's plots, drawn while the report is. A report or plots that
+    cannot be made are a warning, not a failure."""
     if found is None:
         found = children(client, info["experiment_id"], info["parent_run_id"])
     table = rows(found)
@@ -66,43 +65,25 @@ def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
     best = {BEST_RUN_TAG: table[0]["run_id"]} if finite else {}
     mlflow_client.log_batch(client, info["parent_run_id"],
                             metrics=mlflow_client.metric_entities([], {}, finals=finals), tags=best)
-    best_run = table[0]["run_id"] if best_plots and finite else None
+    drawing = _plots_later(client, table[0]["run_id"]) if best_plots and finite else None
     with tempfile.TemporaryDirectory(prefix="gradlab-summary-") as tmp:
-        folder, args = Path(tmp), (info, Path(tmp), table, found, best_run)
-        written = (functools.partial(write_files, *args) if warm is None else
-                   warm.call(write_files, *args, default="the process building it ended"))
-        if (problem := written()) is not None:
-            print(f"warning: the sweep report was not built: {problem}", file=sys.stderr)
+        folder = Path(tmp)
+        write_table(table, folder / "summary.csv", list(COLUMNS))
+        (folder / "summary.md").write_text(markdown_table(table, list(COLUMNS[1:]), digits=6))
+        if table:
+            try:
+                build_report(client, info["experiment_id"], info["parent_run_id"],
+                             folder / REPORT_DIR, title=f"sweep-{info.get('sweep_id', '')}",
+                             found=found)
+            except Exception as exc:  # noqa: BLE001 - the sweep's results stand without it
+                print(f"warning: the sweep report was not built: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
         client.log_artifacts(info["parent_run_id"], str(folder))
         if output_dir is not None and output_dir.is_dir():
             shutil.copytree(folder, output_dir, dirs_exist_ok=True)
-    return table
-
-
-def write_files(info: dict[str, str], folder: Path, table: list[dict], found: list,
-                best_run: str | None = None) -> str | None:
-    """summary.csv, summary.md and the report (report/) into `folder`, and the plots of
-    `best_run`, drawn meanwhile, logged to it; None, or why the report could not be built.
-    (The report's modules, pandas and matplotlib among them, are imported here: in the
-    process forked to build it, if there is one.)"""
-    from runner.report import build as build_report
-    from runner.report.tables import markdown, write_csv
-
-    client = mlflow_client.client_for(info["uri"])
-    drawing = _plots_later(client, best_run) if best_run is not None else None
-    write_csv(table, folder / "summary.csv", list(COLUMNS))
-    (folder / "summary.md").write_text(markdown(table, list(COLUMNS[1:]), digits=6))
-    problem = None
-    if table:
-        try:
-            build_report(client, info["experiment_id"], info["parent_run_id"],
-                         folder / REPORT_DIR, title=f"sweep-{info.get('sweep_id', '')}",
-                         found=found)
-        except Exception as exc:  # noqa: BLE001 - the sweep's results stand without it
-            problem = f"{type(exc).__name__}: {exc}"
     if drawing is not None:
         drawing()
-    return problem
+    return table
 
 
 def _plots_later(client, run_id: str) -> Callable[[], None]:

@@ -127,14 +127,6 @@ def client_for(uri: str) -> MlflowClient:
     return client
 
 
-def after_fork(uri: str) -> None:
-    """In a forked process: its client for `uri` (client_for's, inherited) opens connections
-    of its own; the parent's stay the parent's (SQLAlchemy's recipe for forks)."""
-    engine = getattr(mlflow_private.store(client_for(uri)), "engine", None)
-    if engine is not None:
-        engine.dispose(close=False)
-
-
 @contextlib.contextmanager
 def _creation_lock(uri: str) -> Iterator[None]:
     """An exclusive lock on `<file>.lock` beside a SQLite store; nothing for other stores
