@@ -6,6 +6,7 @@ import math
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from runner.report.tables import write_csv as write_table
 from runner.spec import deciding
 from runner.tracking import client as mlflow_client
 from runner.tracking import sqlstore, ui
+from runner.tracking.metrics import MetricTable
 
 SWEEP_JSON = "sweep.json"  # the closing summary, in the sweep's folder
 COLUMNS = ("run_id", "name", "overrides", "status", "steps", "final_loss", "final_grad_norm",
@@ -64,7 +66,8 @@ def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
         finals["best_final_loss"] = min(finite)
     best = {BEST_RUN_TAG: table[0]["run_id"]} if finite else {}
     mlflow_client.log_batch(client, info["parent_run_id"],
-                            metrics=mlflow_client.metric_entities([], {}, finals=finals), tags=best)
+                            metrics=MetricTable.finals(finals, int(time.time() * 1000)),
+                            tags=best)
     drawing = _plots_later(client, table[0]["run_id"]) if best_plots and finite else None
     with tempfile.TemporaryDirectory(prefix="gradlab-summary-") as tmp:
         folder = Path(tmp)

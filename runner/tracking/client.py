@@ -16,7 +16,6 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
@@ -255,21 +254,6 @@ def end_run(client: MlflowClient, run_id: str, status: str) -> None:
             client.set_tag(run_id, STATUS_TAG, KILLED)
     with contextlib.suppress(Exception):
         client.set_terminated(run_id, status)
-
-
-def metric_entities(steps: Sequence[int] | np.ndarray, histories: Mapping[str, np.ndarray],
-                    timestamps_ms: np.ndarray | None = None,
-                    finals: Mapping[str, float] | None = None) -> list[Metric]:
-    """Whole metric histories (logged at `steps`) and final scalars (at step 0) as entities."""
-    now = int(time.time() * 1000)
-    stamps = np.full(len(steps), now) if timestamps_ms is None else timestamps_ms
-    steps_list, stamps_list = [int(s) for s in steps], [int(s) for s in stamps]
-    metrics = [
-        Metric(key, float(v), ts, st)
-        for key, values in histories.items()
-        for v, ts, st in zip(values.tolist(), stamps_list, steps_list)
-    ]
-    return metrics + [Metric(k, float(v), now, 0) for k, v in (finals or {}).items()]
 
 
 def log_batch(client: MlflowClient, run_id: str, *, metrics: Sequence[Metric] = (),

@@ -137,15 +137,17 @@ class Writers:
         return cls._shared
 
     def __init__(self, processes: int = 2) -> None:
-        self.processes = processes
+        self.processes, self.started = processes, False
         self.pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"),
                                         initializer=_helper_start, initargs=(os.getpid(),))
 
     def start(self) -> None:
-        """Start the processes now (they start at the first write otherwise), so that they
-        are ready when the first rows are: a launch calls this before it imports torch."""
-        for _ in range(self.processes):
-            self.pool.submit(int)
+        """Start the processes now, once (they start at the first write otherwise), so that
+        they are ready when the first rows are: a launch calls this before it imports torch."""
+        if not self.started:
+            self.started = True
+            for _ in range(self.processes):
+                self.pool.submit(int)
 
     def submit(self, items: list[tuple[str, RunFiles]]) -> list[Future]:
         """Write each (folder, files) pair's texts and table, split among the processes."""

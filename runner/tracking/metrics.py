@@ -3,7 +3,7 @@
 A vectorised sweep's run logs thousands of points (every step's loss, gradient norm, ...);
 an MLflow `Metric` entity per point, then a dict per row, cost about 10 ms a run of Python
 work, on the thread that also computes the next batch. Here the points stay NumPy columns
-until they become the tuples the database driver takes; `entities()` gives MLflow's
+until they become the tuples the database driver takes; iterating a table gives MLflow's
 entities where the public client is called.
 """
 
