@@ -26,7 +26,8 @@ from torch import Tensor
 from objectives.base import Data, Objective, ObjectiveError, integer, shown
 from objectives.datasets import Split, load
 
-ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+# applied in place, to a layer's own fresh output (autograd keeps what their backward needs)
+ACTIVATIONS = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
 
 
 class DataObjective(Objective):
@@ -73,9 +74,9 @@ class DataObjective(Objective):
     def value(self, x: Tensor, rows: Tensor | None = None) -> Tensor:
         """f at x (..., d) on the training set, or, with rows (B, m), each row of x
         (B, ..., d) on its own minibatch."""
-        if rows is None:  # a group per row, as on minibatches: a row computes alike alone
-            w, scale = x.reshape(x.shape[0] if x.dim() > 1 else 1, -1, self.dim), 1.0
-            X, y = self.X.expand(w.shape[0], *self.X.shape), self.y.expand(w.shape[0], -1)
+        if rows is None:  # one group: every point on the training set
+            w, scale = x.reshape(1, -1, self.dim), 1.0
+            X, y = self.X.unsqueeze(0), self.y.unsqueeze(0)
         else:
             w, X, y = x.reshape(rows.shape[0], -1, self.dim), self.X[rows], self.y[rows]
             scale = self.n_train / rows.shape[1]
@@ -86,11 +87,11 @@ class DataObjective(Objective):
     def evaluate(self, x: Tensor) -> dict[str, Tensor]:
         """train_loss, test_loss and (classifiers) test_accuracy at each row of x (B, d)."""
         out: dict[str, Tensor] = {"train_loss": self.value(x)}
-        X, y = self.X_test.expand(len(x), *self.X_test.shape), self.y_test.expand(len(x), -1)
-        predicted = self.outputs(x[:, None], X)  # (B, 1, m, o): a group per row
-        out["test_loss"] = self.sample_losses(predicted, y).mean(-1)[:, 0]
+        X, y = self.X_test.unsqueeze(0), self.y_test.unsqueeze(0)
+        predicted = self.outputs(x[None], X)  # (1, B, m, o): one group, the test set
+        out["test_loss"] = self.sample_losses(predicted, y).mean(-1)[0]
         if self.split.task == "classification":
-            out["test_accuracy"] = self.correct(predicted, y).to(x.dtype).mean(-1)[:, 0]
+            out["test_accuracy"] = self.correct(predicted, y).to(x.dtype).mean(-1)[0]
         return out
 
     def data(self) -> Data:
@@ -266,7 +267,7 @@ class MLP(DataObjective):
                  *(integer(h, "objective.hidden", low=1) for h in hidden),
                  split.classes or 1]
         self.layers = list(zip(sizes[:-1], sizes[1:]))
-        self.act = ACTIVATIONS[activation]
+        self.act_ = ACTIVATIONS[activation]
         super().__init__(split, sum(i * o + o for i, o in self.layers), l2=l2, x0=x0,
                          dtype=dtype, device=device)
 
@@ -275,14 +276,15 @@ class MLP(DataObjective):
                 else torch.as_tensor(y, device=self.device))
 
     def outputs(self, w: Tensor, X: Tensor) -> Tensor:
-        h, at = X.unsqueeze(1), 0  # (G, 1, m, p): shared by the K points of a group
+        h = X  # (G, m, p): shared by the K points of a group
+        # one split, not a slice per tensor: the backward pass then fills no zeros
+        parts = w.split([n for i, o in self.layers for n in (i * o, o)], -1)
         for i, (fan_in, fan_out) in enumerate(self.layers):
-            W = w[..., at:at + fan_in * fan_out].unflatten(-1, (fan_in, fan_out))
-            b = w[..., at + fan_in * fan_out:at + fan_in * fan_out + fan_out]
-            at += fan_in * fan_out + fan_out
-            h = h @ W + b.unsqueeze(-2)  # (G, K, m, fan_out)
+            W, b = parts[2 * i].unflatten(-1, (fan_in, fan_out)), parts[2 * i + 1]
+            # (G, K, m, fan_out); the first layer one product for a group's K points
+            h = (torch.einsum("gmp,gkpo->gkmo", h, W) if i == 0 else h @ W).add_(b.unsqueeze(-2))
             if i < len(self.layers) - 1:
-                h = self.act(h)
+                h = self.act_(h)
         return h
 
     def sample_losses(self, out: Tensor, y: Tensor) -> Tensor:
