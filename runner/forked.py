@@ -5,6 +5,11 @@ torch on one thread (where torch is loaded: the OpenMP pool it would use is the 
 not forked), hands back the pickled value through a pipe and ends with os._exit, so nothing
 of the caller's (atexit handlers, buffered output) runs twice. A function that fails, or a
 value that cannot be pickled, gives `default`.
+
+A child forked early can get ready first (`prepare`: the imports its work needs, while the
+caller does something else) and then wait for the go (`Later.release`, or asking for the
+value), so that the function sees the state of that moment. If the caller ends before, the
+child ends too, having computed nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +23,40 @@ from collections.abc import Callable
 from typing import Any
 
 
-def forked(fn: Callable[..., Any], *args, default: Any = None) -> Callable[[], Any]:
-    """Start fn(*args) in a forked process; returns what waits for its value."""
+class Later:
+    """The value of a function computed in a forked process: calling waits for it."""
+
+    def __init__(self, pid: int, read: int, gate: int | None, default: Any) -> None:
+        self.pid, self.read, self.gate, self.default = pid, read, gate, default
+
+    def release(self) -> None:
+        """Let a child forked with `prepare` compute, now (once)."""
+        if self.gate is not None:
+            with contextlib.suppress(OSError):  # the child ended: its value is the default
+                os.write(self.gate, b"1")
+            os.close(self.gate)
+            self.gate = None
+
+    def __call__(self) -> Any:
+        self.release()
+        with os.fdopen(self.read, "rb") as pipe:
+            data = pipe.read()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        try:
+            return pickle.loads(data)
+        except Exception:  # noqa: BLE001 - the function failed: nothing was written
+            return self.default
+
+
+def forked(fn: Callable[..., Any], *args, default: Any = None,
+           prepare: Callable[[], Any] | None = None) -> Callable[[], Any]:
+    """Start fn(*args) in a forked process; returns what waits for its value. With
+    `prepare`, the child runs it at once but fn only once released (`Later.release`)."""
     if not hasattr(os, "fork"):
         return lambda: fn(*args)
     read, write = os.pipe()
+    gate_read, gate = os.pipe() if prepare is not None else (None, None)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     pid = os.fork()
@@ -30,6 +64,12 @@ def forked(fn: Callable[..., Any], *args, default: Any = None) -> Callable[[], A
         try:
             os.close(read)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if gate is not None:
+                os.close(gate)
+                with contextlib.suppress(Exception):
+                    prepare()
+                if not os.read(gate_read, 1):  # the caller ended (or gave up): nothing to do
+                    os._exit(0)
             if "torch" in sys.modules:
                 sys.modules["torch"].set_num_threads(1)
             with os.fdopen(write, "wb") as out:
@@ -37,15 +77,6 @@ def forked(fn: Callable[..., Any], *args, default: Any = None) -> Callable[[], A
         finally:
             os._exit(0)
     os.close(write)
-
-    def result() -> Any:
-        with os.fdopen(read, "rb") as pipe:
-            data = pipe.read()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-        try:
-            return pickle.loads(data)
-        except Exception:  # noqa: BLE001 - the function failed: nothing was written
-            return default
-
-    return result
+    if gate_read is not None:
+        os.close(gate_read)
+    return Later(pid, read, gate, default)

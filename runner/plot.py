@@ -20,6 +20,7 @@ import yaml
 
 from runner.errors import describe
 from runner.forked import forked
+from runner.headless import pyplot
 from runner.results import Record
 from runner.tracking.files import TRAJECTORY
 
@@ -67,6 +68,7 @@ def draw_run_later(client, run_id: str, gif: bool = False) -> Callable[[], list[
     except BaseException:
         tmp.cleanup()
         raise
+    pyplot()  # here, before the fork: the report that a sweep builds meanwhile needs it too
     drawing = forked(_draw_files, folder, run.info.run_name, gif,
                      default="the process drawing them ended unexpectedly")
 

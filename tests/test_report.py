@@ -59,6 +59,58 @@ def test_forked_computes_in_another_process_and_hands_back_the_value_or_the_defa
     assert forked(int, "not a number", default=-1)() == -1  # it raised in the child
 
 
+def test_a_prepared_fork_computes_once_released_and_sees_the_state_of_that_moment(tmp_path):
+    """forked(..., prepare=...): the child prepares at once, then waits; what the function
+    reads is what was there when it was released, not when the child was forked."""
+    import time
+
+    from runner.forked import forked
+
+    note, ready = tmp_path / "note", tmp_path / "prepared"
+    note.write_text("at the fork")
+    later = forked(note.read_text, prepare=lambda: ready.write_text(str(time.time())))
+    deadline = time.monotonic() + 30
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ready.exists()
+    note.write_text("at the release")  # after the child prepared, before it is released
+    assert later() == "at the release"
+
+
+def test_a_prepared_fork_whose_caller_is_killed_ends_without_computing(tmp_path):
+    """A sweep killed (-9) before its report: the child waiting to compute the importances
+    ends too, and computes nothing."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import pathlib, sys, time\n"
+              "from runner.forked import forked\n"
+              "folder = pathlib.Path(sys.argv[1])\n"
+              "later = forked((folder / 'computed').write_text, 'yes', prepare=lambda: None)\n"
+              "print(later.pid, flush=True)\n"
+              "time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], text=True,
+                            stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
+    child = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def running() -> bool:  # not ended, nor a zombie its new parent has not reaped
+        stat = Path(f"/proc/{child}/stat")
+        try:
+            return stat.read_text().rpartition(")")[2].split()[0] not in "ZX"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not running()
+    assert not (tmp_path / "computed").exists()
+
+
 def test_gif_draws_the_path_frame_by_frame(tmp_path):
     from PIL import Image, ImageChops
 

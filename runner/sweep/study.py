@@ -494,6 +494,9 @@ class _Parent:
                          if TRIAL_TAG in r.data.tags and r.data.tags.get(STATUS_TAG) in FINISHED}
         resume.adopt(self.client, list(self.recorded.values()), sweep["parent_run_id"],
                      {SWEEP_ID_TAG: sweep["sweep_id"]})
+        from runner.report import search  # the report's importances: ready when it ends
+
+        search.prepare_importances(plan["study"], plan["storage"])
 
     def close(self) -> None:
         """The best trial (the Pareto front for several directions): printed, on the parent
