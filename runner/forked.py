@@ -49,12 +49,25 @@ class Later:
             return self.default
 
 
+class _Here(Later):
+    """Where the platform does not fork: the value computed here, when asked for."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+        self.fn, self.args = fn, args
+
+    def release(self) -> None:
+        pass
+
+    def __call__(self) -> Any:
+        return self.fn(*self.args)
+
+
 def forked(fn: Callable[..., Any], *args, default: Any = None,
-           prepare: Callable[[], Any] | None = None) -> Callable[[], Any]:
+           prepare: Callable[[], Any] | None = None) -> Later:
     """Start fn(*args) in a forked process; returns what waits for its value. With
     `prepare`, the child runs it at once but fn only once released (`Later.release`)."""
     if not hasattr(os, "fork"):
-        return lambda: fn(*args)
+        return _Here(fn, args)
     read, write = os.pipe()
     gate_read, gate = os.pipe() if prepare is not None else (None, None)
     for stream in (sys.stdout, sys.stderr):
