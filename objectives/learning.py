@@ -267,6 +267,7 @@ class MLP(DataObjective):
                  *(integer(h, "objective.hidden", low=1) for h in hidden),
                  split.classes or 1]
         self.layers = list(zip(sizes[:-1], sizes[1:]))
+        self.parts = [n for i, o in self.layers for n in (i * o, o)]  # w: weights, biases
         self.act_ = ACTIVATIONS[activation]
         super().__init__(split, sum(i * o + o for i, o in self.layers), l2=l2, x0=x0,
                          dtype=dtype, device=device)
@@ -278,7 +279,7 @@ class MLP(DataObjective):
     def outputs(self, w: Tensor, X: Tensor) -> Tensor:
         h = X  # (G, m, p): shared by the K points of a group
         # one split, not a slice per tensor: the backward pass then fills no zeros
-        parts = w.split([n for i, o in self.layers for n in (i * o, o)], -1)
+        parts = w.split(self.parts, -1)
         for i, (fan_in, fan_out) in enumerate(self.layers):
             W, b = parts[2 * i].unflatten(-1, (fan_in, fan_out)), parts[2 * i + 1]
             # (G, K, m, fan_out); the first layer one product for a group's K points
