@@ -158,6 +158,20 @@ def test_content_mlflow_refuses_records_nothing(tmp_path):
         sqlstore.write_runs(client, experiment, [finished()])
 
 
+def test_runs_whose_files_cannot_be_written_are_not_recorded(tmp_path):
+    """The writer processes write the files while the rows go in; a file that cannot be
+    written (here a file stands where the runs' folders go) rolls the transaction back: no
+    run exists without its files."""
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    blocked = tmp_path / "artifacts"
+    blocked.write_text("not a folder")
+    experiment = client.create_experiment("e", artifact_location=str(blocked))
+    with Writers() as writers, pytest.raises(Exception, match="Not a directory"):
+        sqlstore.write_runs(client, experiment, [finished(), finished()], writers)
+    assert client.search_runs([experiment]) == []
+    assert dataset_rows(client) == 0
+
+
 def test_only_sql_stores_are_written_in_one_transaction(tmp_path):
     assert sqlstore.supports(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"))
     assert not sqlstore.supports(MlflowClient("http://127.0.0.1:9"))  # a server: never asked

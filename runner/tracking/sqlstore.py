@@ -142,16 +142,17 @@ def prepare(client: MlflowClient, experiment: Experiment, runs: Sequence[Finishe
 
 
 def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
-    """Once the files are written, insert every row in one transaction; the runs' ids."""
+    """Insert every row in one transaction, committed once the files are written (the
+    writer processes write them while the rows go in); the runs' ids."""
     tables = mlflow_private.tables()
-    for future in prepared.pending:
-        future.result()
     # if this fails, files without a run may stay behind: harmless, unlike the reverse
     with mlflow_private.write_session(client) as session:
         for table, values in prepared.rows.items():
             _insert(session, tables[table], values)
         for table, values in _input_rows(session, tables, prepared).items():
             _insert(session, tables[table], values)
+        for future in prepared.pending:  # a run exists only with its files
+            future.result()
     return prepared.ids
 
 
