@@ -8,8 +8,9 @@ value that cannot be pickled, gives `default`.
 
 A child forked early can get ready first (`prepare`: the imports its work needs, while the
 caller does something else) and then wait for the go (`Later.release`, or asking for the
-value), so that the function sees the state of that moment. If the caller ends before, the
-child ends too, having computed nothing.
+value), so that the function sees the state of that moment; the go can bring the last
+arguments, known only then. If the caller ends before, the child ends too, having computed
+nothing.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ class Later:
     def __init__(self, pid: int, read: int, gate: int | None, default: Any) -> None:
         self.pid, self.read, self.gate, self.default = pid, read, gate, default
 
-    def release(self) -> None:
-        """Let a child forked with `prepare` compute, now (once)."""
+    def release(self, *args) -> None:
+        """Let a child forked with `prepare` compute, now (once), with `args` after those
+        given to `forked`. They go through the gate, their length first: processes forked
+        since hold copies of it, so that its end cannot tell they are all there."""
         if self.gate is not None:
-            with contextlib.suppress(OSError):  # the child ended: its value is the default
-                os.write(self.gate, b"1")
-            os.close(self.gate)
-            self.gate = None
+            data = pickle.dumps(args)
+            with contextlib.suppress(OSError), os.fdopen(self.gate, "wb") as gate:
+                gate.write(len(data).to_bytes(8, "little") + data)  # a child that ended:
+            self.gate = None  #                                       its value is the default
 
     def __call__(self) -> Any:
         self.release()
@@ -53,10 +56,11 @@ class _Here(Later):
     """Where the platform does not fork: the value computed here, when asked for."""
 
     def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
-        self.fn, self.args = fn, args
+        self.fn, self.args, self.gate = fn, args, True  # gate: not released yet
 
-    def release(self) -> None:
-        pass
+    def release(self, *args) -> None:
+        if self.gate:
+            self.args, self.gate = (*self.args, *args), False
 
     def __call__(self) -> Any:
         return self.fn(*self.args)
@@ -65,7 +69,8 @@ class _Here(Later):
 def forked(fn: Callable[..., Any], *args, default: Any = None,
            prepare: Callable[[], Any] | None = None) -> Later:
     """Start fn(*args) in a forked process; returns what waits for its value. With
-    `prepare`, the child runs it at once but fn only once released (`Later.release`)."""
+    `prepare`, the child runs it at once but fn only once released (`Later.release`, which
+    may add arguments)."""
     if not hasattr(os, "fork"):
         return _Here(fn, args)
     read, write = os.pipe()
@@ -81,8 +86,11 @@ def forked(fn: Callable[..., Any], *args, default: Any = None,
                 os.close(gate)
                 with contextlib.suppress(Exception):
                     prepare()
-                if not os.read(gate_read, 1):  # the caller ended (or gave up): nothing to do
+                size = _read(gate_read, 8)
+                given = _read(gate_read, int.from_bytes(size, "little")) if size else b""
+                if not given:  # the caller ended (or gave up): nothing to do
                     os._exit(0)
+                args = (*args, *pickle.loads(given))
             if "torch" in sys.modules:
                 sys.modules["torch"].set_num_threads(1)
             with os.fdopen(write, "wb") as out:
@@ -93,3 +101,12 @@ def forked(fn: Callable[..., Any], *args, default: Any = None,
     if gate_read is not None:
         os.close(gate_read)
     return Later(pid, read, gate, default)
+
+
+def _read(fd: int, size: int) -> bytes:
+    """`size` bytes from a pipe, or fewer where its writers all closed it first."""
+    chunks, left = [], size
+    while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)

@@ -266,3 +266,35 @@ def test_bad_input_is_one_line_and_leaves_no_study_or_run(store, args, message):
 ])
 def test_a_run_without_a_usable_value_scores_the_worst(result, direction, expected):
     assert values(result, ["final_loss"], [direction]) == [expected]
+
+
+def test_a_study_report_is_built_by_the_process_made_ready_for_it(store, monkeypatch):
+    """A study's report is built by a process forked while its trials ran (it loads pyplot
+    meanwhile), on connections of its own: the same tables as a report built in the sweep's
+    process. Built here, a report fails (below) where the prepared process builds it fine,
+    which shows who built it; if that process has ended (killed), the sweep builds it."""
+    from runner.sweep import summary
+
+    store.run(*OPTUNA, *VECTORIZED, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=3",
+              "hydra.sweeper.sampler.seed=0", *ADAM, *SPACE)
+    (parent,) = [r for r in store.runs() if r.data.tags.get("role") == "sweep"]
+    info = {"uri": store.uri, "experiment_id": parent.info.experiment_id,
+            "parent_run_id": parent.info.run_id, "sweep_id": "again"}
+
+    def built(how: str) -> dict[str, bytes]:
+        out = store.folder / how
+        out.mkdir()
+        summary.record_on_parent(store.client, info, out)
+        assert not summary._READY  # taken, whatever happened to it
+        return {p.name: p.read_bytes() if p.suffix in (".csv", ".md") else b""  # tables
+                for p in sorted((out / "report").iterdir()) if p.name != "report.html"}
+
+    here = built("here")
+    summary.prepare_report()
+    with monkeypatch.context() as patch:  # the process was forked before: it builds fine
+        patch.setattr(summary, "_build", lambda *args: "RuntimeError: built here")
+        assert built("prepared") == here
+    summary.prepare_report()
+    os.kill(summary._READY[0].pid, signal.SIGKILL)
+    assert built("killed") == here
+    assert {"runs.csv", "best.md", "history.png", "importance.png"} <= set(here)

@@ -77,6 +77,35 @@ def test_a_prepared_fork_computes_once_released_and_sees_the_state_of_that_momen
     assert later() == "at the release"
 
 
+def test_a_release_brings_the_last_arguments_though_later_forks_hold_the_gate():
+    """Arguments known only at the release (a sweep's runs, for its report) reach the child
+    whole, even while a process forked since (the best run's plots) holds a copy of the
+    gate; without forking (`_Here`) they are added the same way."""
+    import operator
+    import os
+    import signal
+    import threading
+
+    from runner.forked import _Here, forked
+
+    big = "x" * 300_000  # more than a pipe holds: the child reads while it is written
+    later = forked(operator.add, "a", prepare=lambda: None)
+    holder = forked(signal.pause)  # never ends by itself
+    try:
+        got = []
+        waiting = threading.Thread(target=lambda: got.append((later.release(big), later())))
+        waiting.start()
+        waiting.join(timeout=60)
+        assert got == [(None, "a" + big)]
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder()
+    here = _Here(operator.add, ("a",))
+    here.release("b")
+    here.release("c")  # once only, as a fork's
+    assert here() == "ab"
+
+
 def test_a_prepared_fork_whose_caller_is_killed_ends_without_computing(tmp_path):
     """A sweep killed (-9) before its report: the child waiting to compute the importances
     ends too, and computes nothing."""

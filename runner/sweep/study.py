@@ -381,6 +381,7 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
                       f"tracking.trial={t.number}"] for t in trials]
         returns = launcher.launch(overrides, initial_job_idx=job_idx)
         job_idx += len(returns)
+        parent.prepare_report()
         for trial, ret in zip(trials, returns):
             try:
                 result = ret.return_value
@@ -497,6 +498,14 @@ class _Parent:
         from runner.report import search  # the report's importances: ready when it ends
 
         search.prepare_importances(plan["study"], plan["storage"])
+
+    def prepare_report(self) -> None:
+        """Once a generation has run (torch and the launcher's processes loaded), make the
+        report's process ready (runner.sweep.summary), where the sweep has a report."""
+        if self.sweep is not None:
+            from runner.sweep import summary
+
+            summary.prepare_report()
 
     def close(self) -> None:
         """The best trial (the Pareto front for several directions): printed, on the parent

@@ -8,16 +8,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from io import BytesIO
 from pathlib import Path
 
 from runner.constants import BEST_RUN_TAG, OVERRIDES_TAG, PARENT_TAG, STATUS_TAG
 from runner.errors import first_line
+from runner.forked import Later, forked
+from runner.headless import pyplot
 from runner.report import build as build_report
 from runner.report.tables import markdown as markdown_table
 from runner.report.tables import write_csv as write_table
 from runner.spec import deciding
 from runner.tracking import client as mlflow_client
-from runner.tracking import sqlstore, ui
+from runner.tracking import mlflow_private, sqlstore, ui
 from runner.tracking.metrics import MetricTable
 
 SWEEP_JSON = "sweep.json"  # the closing summary, in the sweep's folder
@@ -68,19 +71,15 @@ def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
     mlflow_client.log_batch(client, info["parent_run_id"],
                             metrics=MetricTable.finals(finals, int(time.time() * 1000)),
                             tags=best)
-    drawing = _plots_later(client, table[0]["run_id"]) if best_plots and finite else None
+    ready = _READY.pop() if _READY and table else None  # the report's own process
+    drawing = _plots_later(client, table[0]["run_id"], share_pyplot=ready is None) \
+        if best_plots and finite else None
     with tempfile.TemporaryDirectory(prefix="gradlab-summary-") as tmp:
         folder = Path(tmp)
         write_table(table, folder / "summary.csv", list(COLUMNS))
         (folder / "summary.md").write_text(markdown_table(table, list(COLUMNS[1:]), digits=6))
         if table:
-            try:
-                build_report(client, info["experiment_id"], info["parent_run_id"],
-                             folder / REPORT_DIR, title=f"sweep-{info.get('sweep_id', '')}",
-                             found=found)
-            except Exception as exc:  # noqa: BLE001 - the sweep's results stand without it
-                print(f"warning: the sweep report was not built: {type(exc).__name__}: {exc}",
-                      file=sys.stderr)
+            _report(client, info, folder / REPORT_DIR, found, ready)
         client.log_artifacts(info["parent_run_id"], str(folder))
         if output_dir is not None and output_dir.is_dir():
             shutil.copytree(folder, output_dir, dirs_exist_ok=True)
@@ -89,9 +88,68 @@ def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
     return table
 
 
-def _plots_later(client, run_id: str) -> Callable[[], None]:
+# the process that builds a study's report, made ready while its trials run (prepare_report)
+_READY: list[Later] = []
+_ENDED = object()  # what that process gives if it ends without a word
+
+
+def prepare_report() -> None:
+    """Fork now the process that builds the sweep's report when it ends: it loads pyplot and
+    draws a first figure (fonts, caches: about half a second) while the sweep goes on. An
+    Optuna study asks for it after its first generation. If the sweep ends first, killed
+    included, the process ends too."""
+    if not _READY:
+        _READY.append(forked(_build_there, default=_ENDED, prepare=_warm_up))
+
+
+def _report(client, info: dict, out: Path, found: list, ready: Later | None) -> None:
+    """The sweep report into `out`, by the `ready` process where there is one (else, or if it
+    ended unexpectedly, here). One that cannot be built is a warning: the results stand."""
+    args = (info["experiment_id"], info["parent_run_id"], out,
+            f"sweep-{info.get('sweep_id', '')}", found)
+    problem = _ENDED
+    if ready is not None:
+        ready.release(info["uri"], *args)
+        problem = ready()
+    if problem is _ENDED:
+        problem = _build(client, *args)
+    if problem is not None:
+        print(f"warning: the sweep report was not built: {problem}", file=sys.stderr)
+
+
+def _build(client, experiment_id: str, parent_run_id: str, out: Path, title: str,
+           found: list) -> str | None:
+    """Build the report; what failed, if it did."""
+    try:
+        build_report(client, experiment_id, parent_run_id, out, title=title, found=found)
+    except Exception as exc:  # noqa: BLE001 - the sweep's results stand without it
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _build_there(uri: str, *args) -> str | None:
+    """`_build` in the prepared process, on connections of its own: those its parent opened
+    before the fork are left to the parent."""
+    client = mlflow_client.client_for(uri)
+    mlflow_private.forget_connections(client)
+    return _build(client, *args)
+
+
+def _warm_up() -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(2, 2), layout="constrained")
+    ax.plot([1, 2], [1, 10], "o-", label="warm-up")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.legend()
+    fig.savefig(BytesIO(), format="png")
+    plt.close(fig)
+
+
+def _plots_later(client, run_id: str, share_pyplot: bool = True) -> Callable[[], None]:
     """The best run's plots (runner.plot), drawn in a forked process from now on; what is
-    returned logs them. A failure is said, and the sweep still ends."""
+    returned logs them. A failure is said, and the sweep still ends. With `share_pyplot`,
+    pyplot is loaded here first, for the report drawn here meanwhile."""
     from runner.plot import draw_run_later
 
     def said(exc: Exception) -> None:
@@ -99,7 +157,7 @@ def _plots_later(client, run_id: str) -> Callable[[], None]:
               f"(python -m runner.plot {run_id} draws them)", file=sys.stderr)
 
     try:
-        log = draw_run_later(client, run_id)
+        log = draw_run_later(client, run_id, share_pyplot=share_pyplot)
     except Exception as exc:  # noqa: BLE001 - the runs are recorded; only the picture is lost
         said(exc)
         return lambda: None

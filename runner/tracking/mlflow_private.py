@@ -22,6 +22,14 @@ def store(client: MlflowClient) -> Any:
     return client._tracking_client.store
 
 
+def forget_connections(client: MlflowClient) -> None:
+    """In a forked process: drop the SQL store's pooled connections, which belong to the
+    parent, without closing them (SQLAlchemy's advice for os.fork); new ones are opened."""
+    engine = getattr(store(client), "engine", None)
+    if engine is not None:
+        engine.dispose(close=False)
+
+
 def is_sql_store(client: MlflowClient) -> bool:
     """Whether the client's store is MLflow's SQL store (sqlite://, postgresql://, ...)."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
