@@ -55,13 +55,10 @@ def draw_run(client, run_id: str, gif: bool = False) -> list[str]:
     return draw_run_later(client, run_id, gif)()
 
 
-def draw_run_later(client, run_id: str, gif: bool = False,
-                   share_pyplot: bool = True) -> Callable[[], list[str]]:
+def draw_run_later(client, run_id: str, gif: bool = False) -> Callable[[], list[str]]:
     """draw_run, drawn in a forked process (runner.forked) while this one goes on (a sweep
     builds its report): the run's files are read here, its plots drawn there and logged
-    here by the function returned, which gives their names or raises what failed. With
-    `share_pyplot`, pyplot is loaded here before the fork (a report drawn here needs it too);
-    else there."""
+    here by the function returned, which gives their names or raises what failed."""
     run = client.get_run(run_id)
     tmp = tempfile.TemporaryDirectory(prefix="gradlab-plot-")
     folder = Path(tmp.name)
@@ -71,8 +68,7 @@ def draw_run_later(client, run_id: str, gif: bool = False,
     except BaseException:
         tmp.cleanup()
         raise
-    if share_pyplot:
-        pyplot()
+    pyplot()  # here, before the fork: the report that a sweep builds meanwhile needs it too
     drawing = forked(_draw_files, folder, run.info.run_name, gif,
                      default="the process drawing them ended unexpectedly")
 

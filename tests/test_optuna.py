@@ -18,6 +18,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from runner.constants import BEST_RUN_TAG
 from runner.sweep.study import values
 from tests.conftest import Store, start_cli, wait_until
 
@@ -271,7 +272,7 @@ def test_a_run_without_a_usable_value_scores_the_worst(result, direction, expect
 def test_a_study_report_is_built_by_the_process_made_ready_for_it(store, monkeypatch):
     """A study's report is built by a process forked while its trials ran (it loads pyplot
     meanwhile), on connections of its own: the same tables as a report built in the sweep's
-    process. Built here, a report fails (below) where the prepared process builds it fine,
+    process; the best run's plots are drawn by a process forked from it. Built here, a report fails (below) where the prepared process builds it fine,
     which shows who built it; if that process has ended (killed), the sweep builds it."""
     from runner.sweep import summary
 
@@ -284,7 +285,7 @@ def test_a_study_report_is_built_by_the_process_made_ready_for_it(store, monkeyp
     def built(how: str) -> dict[str, bytes]:
         out = store.folder / how
         out.mkdir()
-        summary.record_on_parent(store.client, info, out)
+        summary.record_on_parent(store.client, info, out, best_plots=how == "prepared")
         assert not summary._READY  # taken, whatever happened to it
         return {p.name: p.read_bytes() if p.suffix in (".csv", ".md") else b""  # tables
                 for p in sorted((out / "report").iterdir()) if p.name != "report.html"}
@@ -294,6 +295,8 @@ def test_a_study_report_is_built_by_the_process_made_ready_for_it(store, monkeyp
     with monkeypatch.context() as patch:  # the process was forked before: it builds fine
         patch.setattr(summary, "_build", lambda *args: "RuntimeError: built here")
         assert built("prepared") == here
+    best = store.client.get_run(parent.info.run_id).data.tags[BEST_RUN_TAG]
+    assert "loss.png" in {a.path for a in store.client.list_artifacts(best)}  # drawn there
     summary.prepare_report()
     os.kill(summary._READY[0].pid, signal.SIGKILL)
     assert built("killed") == here

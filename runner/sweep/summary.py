@@ -71,20 +71,16 @@ def record_on_parent(client, info: dict[str, str], output_dir: Path | None,
     mlflow_client.log_batch(client, info["parent_run_id"],
                             metrics=MetricTable.finals(finals, int(time.time() * 1000)),
                             tags=best)
-    ready = _READY.pop() if _READY and table else None  # the report's own process
-    drawing = _plots_later(client, table[0]["run_id"], share_pyplot=ready is None) \
-        if best_plots and finite else None
     with tempfile.TemporaryDirectory(prefix="gradlab-summary-") as tmp:
         folder = Path(tmp)
         write_table(table, folder / "summary.csv", list(COLUMNS))
         (folder / "summary.md").write_text(markdown_table(table, list(COLUMNS[1:]), digits=6))
         if table:
-            _report(client, info, folder / REPORT_DIR, found, ready)
+            _report(client, info, folder / REPORT_DIR, found,
+                    table[0]["run_id"] if best_plots and finite else None)
         client.log_artifacts(info["parent_run_id"], str(folder))
         if output_dir is not None and output_dir.is_dir():
             shutil.copytree(folder, output_dir, dirs_exist_ok=True)
-    if drawing is not None:
-        drawing()
     return table
 
 
@@ -102,13 +98,15 @@ def prepare_report() -> None:
         _READY.append(forked(_build_there, default=_ENDED, prepare=_warm_up))
 
 
-def _report(client, info: dict, out: Path, found: list, ready: Later | None) -> None:
-    """The sweep report into `out`, by the `ready` process where there is one (else, or if it
-    ended unexpectedly, here). One that cannot be built is a warning: the results stand."""
+def _report(client, info: dict, out: Path, found: list, best_run: str | None) -> None:
+    """The sweep report into `out`, and `best_run`'s plots drawn meanwhile: by the process
+    `prepare_report` made ready where there is one (else, or if it ended unexpectedly,
+    here). A report that cannot be built is a warning: the results stand."""
     args = (info["experiment_id"], info["parent_run_id"], out,
-            f"sweep-{info.get('sweep_id', '')}", found)
+            f"sweep-{info.get('sweep_id', '')}", found, best_run)
     problem = _ENDED
-    if ready is not None:
+    if _READY:
+        ready = _READY.pop()
         ready.release(info["uri"], *args)
         problem = ready()
     if problem is _ENDED:
@@ -118,18 +116,23 @@ def _report(client, info: dict, out: Path, found: list, ready: Later | None) -> 
 
 
 def _build(client, experiment_id: str, parent_run_id: str, out: Path, title: str,
-           found: list) -> str | None:
-    """Build the report; what failed, if it did."""
+           found: list, best_run: str | None) -> str | None:
+    """Build the report while `best_run`'s plots are drawn; what failed, if it did."""
+    drawing = _plots_later(client, best_run) if best_run is not None else None
     try:
         build_report(client, experiment_id, parent_run_id, out, title=title, found=found)
     except Exception as exc:  # noqa: BLE001 - the sweep's results stand without it
         return f"{type(exc).__name__}: {exc}"
+    finally:
+        if drawing is not None:
+            drawing()
     return None
 
 
 def _build_there(uri: str, *args) -> str | None:
-    """`_build` in the prepared process, on connections of its own: those its parent opened
-    before the fork are left to the parent."""
+    """`_build` in the prepared process (pyplot loaded: the plots' process, forked from it,
+    has it too), on connections of its own: those its parent opened before the fork are
+    left to the parent."""
     client = mlflow_client.client_for(uri)
     mlflow_private.forget_connections(client)
     return _build(client, *args)
@@ -146,10 +149,9 @@ def _warm_up() -> None:
     plt.close(fig)
 
 
-def _plots_later(client, run_id: str, share_pyplot: bool = True) -> Callable[[], None]:
+def _plots_later(client, run_id: str) -> Callable[[], None]:
     """The best run's plots (runner.plot), drawn in a forked process from now on; what is
-    returned logs them. A failure is said, and the sweep still ends. With `share_pyplot`,
-    pyplot is loaded here first, for the report drawn here meanwhile."""
+    returned logs them. A failure is said, and the sweep still ends."""
     from runner.plot import draw_run_later
 
     def said(exc: Exception) -> None:
@@ -157,7 +159,7 @@ def _plots_later(client, run_id: str, share_pyplot: bool = True) -> Callable[[],
               f"(python -m runner.plot {run_id} draws them)", file=sys.stderr)
 
     try:
-        log = draw_run_later(client, run_id, share_pyplot=share_pyplot)
+        log = draw_run_later(client, run_id)
     except Exception as exc:  # noqa: BLE001 - the runs are recorded; only the picture is lost
         said(exc)
         return lambda: None
