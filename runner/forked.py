@@ -86,8 +86,8 @@ def forked(fn: Callable[..., Any], *args, default: Any = None,
                 os.close(gate)
                 with contextlib.suppress(Exception):
                     prepare()
-                size = _read(gate_read, 8)
-                given = _read(gate_read, int.from_bytes(size, "little")) if size else b""
+                header = _read(gate_read, 8)  # the arguments' length
+                given = _read(gate_read, int.from_bytes(header, "little")) if header else b""
                 if not given:  # the caller ended (or gave up): nothing to do
                     os._exit(0)
                 args = (*args, *pickle.loads(given))

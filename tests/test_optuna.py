@@ -272,8 +272,9 @@ def test_a_run_without_a_usable_value_scores_the_worst(result, direction, expect
 def test_a_study_report_is_built_by_the_process_made_ready_for_it(store, monkeypatch):
     """A study's report is built by a process forked while its trials ran (it loads pyplot
     meanwhile), on connections of its own: the same tables as a report built in the sweep's
-    process; the best run's plots are drawn by a process forked from it. Built here, a report fails (below) where the prepared process builds it fine,
-    which shows who built it; if that process has ended (killed), the sweep builds it."""
+    process; the best run's plots are drawn by a process forked from it. Built here, a report
+    fails (below) where the prepared process builds it fine, which shows who built it; if
+    that process has ended (killed), the sweep builds it."""
     from runner.sweep import summary
 
     store.run(*OPTUNA, *VECTORIZED, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=3",
