@@ -1,11 +1,15 @@
 """`python -m runner` and the `gradlab` command."""
 
+import sys
+
 from runner import collector
+from runner.sweep import engine
 
 collector.pause()  # until the work begins: loading the libraries is a quarter faster
+engine.start(sys.argv[1:])  # a batched study's computing process, if this command is one
 
-from runner.app import cli  # noqa: E402
-from runner.shutdown import run_and_exit  # noqa: E402
+from runner.app import cli
+from runner.shutdown import run_and_exit
 
 
 def main() -> None:

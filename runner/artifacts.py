@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from objectives import LinearRegression, Objective
 from runner import plots
+from runner.loop import Trace
 from runner.results import Record
 from runner.spec import RunSpec
 from runner.tracking.files import RunFiles
@@ -25,6 +28,16 @@ def run_files(spec: RunSpec, record: Record, objective: Objective, in_sweep: boo
         draw = functools.partial(plots.draw_plots, artifacts=wanted, record=record,
                                  scene=scene(objective, record), name=spec.name)
     return RunFiles(texts, record.table(), draw)
+
+
+def read_rows(jobs: Sequence[tuple[RunSpec, Any]], trace: Trace, rows: Sequence[int],
+              objective: Objective, status: str | None = None
+              ) -> tuple[list[Record], list[RunFiles]]:
+    """Rows of a trace (one job, (spec, ctx), each; no ctx: a sweep's): their records and
+    files."""
+    records = [Record.from_trace(trace, row, objective, status) for row in rows]
+    return records, [run_files(spec, record, objective, ctx is None or ctx.in_sweep)
+                     for (spec, ctx), record in zip(jobs, records)]
 
 
 def plots_here(plots: bool | str, in_sweep: bool) -> bool:

@@ -110,3 +110,22 @@ def _read(fd: int, size: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
+
+
+def serving(serve: Callable[..., Any], *args) -> tuple[int, Any]:
+    """Fork a process that runs serve(conn, *args) on its end of a pipe and then ends (never
+    back into the caller's code); this process's pid for it and its own end of the pipe."""
+    from multiprocessing.connection import Pipe
+
+    ours, theirs = Pipe()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # or the child would write this process's buffered output again
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            serve(theirs, *args)
+        finally:
+            os._exit(0)
+    theirs.close()
+    return pid, ours

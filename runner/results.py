@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from runner.constants import FAILED, STATUS_TAG
+from runner.tracking.files import RunFiles
 
 if TYPE_CHECKING:  # a Record is read (and drawn, logged) where torch is not loaded
     from objectives import Objective
@@ -225,3 +226,14 @@ class Outcome:
     @property
     def status(self) -> str:
         return self.result.get("status", FAILED)
+
+
+@dataclass
+class Made:
+    """Rows read out of a trace, ready to log: a record and files each, the objective's data
+    set as MLflow inputs (runner.tracking.datasets) and when their batch started."""
+
+    records: list[Record]
+    files: list[RunFiles]
+    inputs: tuple
+    start_ms: int

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
@@ -28,15 +29,13 @@ from runner.build import (
 )
 from runner.constants import KILLED
 from runner.errors import RunFailed, interrupts_as_exceptions
-from runner.job import execute
 from runner.loop import Trace, optimize
 from runner.results import MAX_CSV_COORDINATES, Outcome
 from runner.spec import RunSpec
 from runner.sweep.study import row_pruner
-from runner.tracking import resume
-from runner.tracking.client import store_error
-from runner.tracking.pipeline import Job, OnDone, RowWriter
-from runner.tracking.runs import log_failure
+
+if TYPE_CHECKING:  # the engine process (runner.sweep.engine) computes without MLflow
+    from runner.tracking.pipeline import Job, OnDone, RowWriter
 
 # rows written per transaction (and per progress update) in a vectorised sweep
 WRITE_ROWS = 128
@@ -51,6 +50,8 @@ def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 10
              on_done: OnDone | None = None) -> list[Outcome]:
     """Run every job, batched by group; one Outcome per job (with resume=true, a job already
     finished in the experiment is that run's outcome)."""
+    from runner.tracking.pipeline import RowWriter
+
     collector.resume()  # torch is loaded: the work begins
     outcomes: list[Outcome | None] = [None] * len(jobs)
 
@@ -64,14 +65,49 @@ def run_jobs(jobs: Sequence[Job], *, max_rows: int = 4096, memory_mb: float = 10
     if jobs and jobs[0][0].resume:
         pending = skip_finished(jobs, done)
     with RowWriter(done) as writer:
+        sink = Local(writer, jobs, done)
         for group in group_jobs([jobs[i] for i in pending]):
-            run_group([pending[g] for g in group], jobs, max_rows, memory_mb, writer, done)
+            run_group([pending[g] for g in group], jobs, max_rows, memory_mb, sink)
     return [o if o is not None else Outcome.failure("no run was recorded") for o in outcomes]
+
+
+class Sink(Protocol):
+    """Where run_group's rows go: logged here (Local), or sent to the process that logs
+    them (runner.sweep.engine)."""
+
+    def failure(self, index: int, job: Job, exc: Exception) -> None: ...
+
+    def alone(self, index: int) -> None: ...
+
+    def wait_for_room(self) -> None: ...
+
+    def rows(self, indices: Sequence[int], jobs: Sequence[Job], trace: Trace,
+             rows: Sequence[int], objective: Objective, start_ms: int,
+             status: str | None = None) -> Future | None: ...
+
+    def chunk(self, writes: list) -> None: ...
+
+
+class Local:
+    """Rows logged in this process, by a RowWriter; a configuration run alone runs here."""
+
+    def __init__(self, writer: RowWriter, jobs: Sequence[Job], done: OnDone) -> None:
+        self.writer, self.jobs, self.done = writer, jobs, done
+        self.failure, self.rows = writer.failure, writer.rows
+        self.wait_for_room = writer.wait_for_room
+
+    def alone(self, index: int) -> None:
+        self.done([index], [_one_by_one(self.jobs[index])])
+
+    def chunk(self, writes: list) -> None:
+        self.writer.chunks.append(writes)
 
 
 def skip_finished(jobs: Sequence[Job], done: OnDone) -> list[int]:
     """Report jobs already finished in the experiment (one query), which join the sweep
     (resume.adopt); the indices of the rest."""
+    from runner.tracking import resume
+
     ctx = jobs[0][1]
     found = resume.finished_runs(ctx.client, ctx.experiment_id, [spec.hash for spec, _ in jobs])
     resume.adopt(ctx.client, [found[spec.hash] for spec, _ in jobs if spec.hash in found],
@@ -94,9 +130,9 @@ def group_jobs(jobs: Sequence[Job]) -> list[list[int]]:
 
 
 def run_group(indices: list[int], jobs: Sequence[Job], max_rows: int, memory_mb: float,
-              writer: RowWriter, done: OnDone) -> None:
-    """One group: build once, validate each row, step all rows together; runs are logged by
-    `writer`, which reports each to `done`."""
+              writer: Sink) -> None:
+    """One group: build once, validate each row, step all rows together; rows go to
+    `writer`, and so do the configurations to run alone."""
     valid = _valid_rows(jobs, indices, writer)
     if not valid:
         return
@@ -108,7 +144,7 @@ def run_group(indices: list[int], jobs: Sequence[Job], max_rows: int, memory_mb:
         return
     except Exception:  # noqa: BLE001 - not bad input: each configuration fails on its own
         for i in valid:
-            done([i], [_one_by_one(jobs[i])])
+            writer.alone(i)
         return
     rows, points = [], []
     for i in valid:
@@ -117,9 +153,9 @@ def run_group(indices: list[int], jobs: Sequence[Job], max_rows: int, memory_mb:
             rows.append(i)
         except USER_ERRORS as exc:
             writer.failure(i, jobs[i], exc)
-    if not shared.optimizer.batchable:  # closure-based or torch.optim: one by one, here
+    if not shared.optimizer.batchable:  # closure-based or torch.optim: one by one
         for i in rows:
-            done([i], [_one_by_one(jobs[i])])
+            writer.alone(i)
         return
     steps = jobs[rows[0]][0].steps
     for chunk in chunks(len(rows), max_rows, rows_per_budget(steps, shared.objective, memory_mb)):
@@ -137,24 +173,28 @@ def run_group(indices: list[int], jobs: Sequence[Job], max_rows: int, memory_mb:
         except Exception:  # noqa: BLE001 - one row's error fails the whole stacked step:
             # run the chunk's rows alone, so that only the configurations at fault fail
             for i in chunk_indices:
-                done([i], [_one_by_one(jobs[i])])
+                writer.alone(i)
             continue
         except BaseException:  # interrupted: the rows end KILLED with every step taken
             if trace.length:
                 writer.rows(chunk_indices, chunk_jobs, trace, range(len(chunk)),
                             shared.objective, start_ms, KILLED)
             raise
-        writes: list[Future] = []
+        writes: list[Future | None] = []
         for first in range(0, len(chunk), WRITE_ROWS):
             part = range(first, min(len(chunk), first + WRITE_ROWS))
             writes.append(writer.rows([chunk_indices[r] for r in part],
                                       [chunk_jobs[r] for r in part], trace, part,
                                       shared.objective, start_ms))
-        writer.chunks.append(writes)
+        writer.chunk(writes)
 
 
 def _one_by_one(job: Job) -> Outcome:
     """A configuration run alone, here; whatever fails, it ends as its own FAILED run."""
+    from runner.job import execute
+    from runner.tracking.client import store_error
+    from runner.tracking.runs import log_failure
+
     spec, ctx = job
     try:
         return execute(spec, ctx)
@@ -170,7 +210,7 @@ def _one_by_one(job: Job) -> Outcome:
             return Outcome.failure(f"{message}; not recorded: {store_error(again)}")
 
 
-def _valid_rows(jobs: Sequence[Job], indices: Sequence[int], writer: RowWriter) -> list[int]:
+def _valid_rows(jobs: Sequence[Job], indices: Sequence[int], writer: Sink) -> list[int]:
     """The rows whose optimizer values are good; the others are failed runs. The group's
     optimizer built once with every row's values (as (B, 1) tensors, which rules check as
     they check one run's (1, 1)) passes them all at once; where it does not, each row's is

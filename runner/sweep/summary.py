@@ -139,6 +139,8 @@ def _build_there(uri: str, *args) -> str | None:
 
 
 def _warm_up() -> None:
+    from runner import artifacts, build  # noqa: F401 - the best run's plots build its
+    #  objective: torch, loaded now where the sweep's process has not (runner.sweep.engine)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(2, 2), layout="constrained")
     ax.plot([1, 2], [1, 10], "o-", label="warm-up")

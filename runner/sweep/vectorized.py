@@ -1,7 +1,8 @@
 """A multirun's jobs as batched computations: what `hydra/launcher=vectorized` does.
 
 Hydra hands the launcher every job's overrides; here each becomes a RunSpec (composed once
-per combination of group choices), is given where it logs, and runs in `batch.run_jobs`.
+per combination of group choices), is given where it logs, and runs in `batch.run_jobs`, or
+in a batched study's engine process (runner.sweep.engine), which spares this one torch.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from pathlib import Path
 
 from runner.results import Outcome
 from runner.spec import RunSpec
-from runner.sweep import ledger
-from runner.sweep.batch import run_jobs
+from runner.sweep import engine, ledger
 from runner.sweep.callbacks import sweep_info
 from runner.sweep.composer import Composer
 from runner.tracking.pipeline import Job
@@ -43,7 +43,14 @@ def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_ro
             reported.add(i)
         on_done(indices, outcomes)
 
-    outcomes = run_jobs(jobs, max_rows=max_rows, memory_mb=memory_mb, on_done=noted)
+    computer = engine.for_jobs(jobs)
+    if computer is not None:
+        outcomes = engine.run_jobs(computer, jobs, max_rows=max_rows, memory_mb=memory_mb,
+                                   on_done=noted)
+    else:
+        from runner.sweep.batch import run_jobs  # loads torch
+
+        outcomes = run_jobs(jobs, max_rows=max_rows, memory_mb=memory_mb, on_done=noted)
     for i, outcome in enumerate(outcomes):
         if i not in reported:  # never reported: no run was recorded for it
             noted([i], [outcome])

@@ -53,21 +53,11 @@ class Forked:
     what it does first, while this process goes on (loading torch)."""
 
     def __init__(self, *warm_up) -> None:
-        from multiprocessing.connection import Pipe
+        from runner.forked import serving
 
-        self.conn, theirs = Pipe()
         self.used = False
         self.owed = 0  # replies not read yet: a call an interrupt cut short leaves its own
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()  # or the helper would write this process's buffered output again
-        self.pid = os.fork()
-        if self.pid == 0:
-            try:
-                self.conn.close()
-                _serve(theirs, warm_up)
-            finally:
-                os._exit(0)  # never back into the command's code
-        theirs.close()
+        self.pid, self.conn = serving(_serve, warm_up)
 
     def call(self, name: str, *args, **kwargs):
         """The request's result, or its exception raised here."""

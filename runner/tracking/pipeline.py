@@ -5,6 +5,9 @@ finished batches (helper processes write their files) and a writer thread does e
 write, in order. On a SQL store (at a schema revision the bulk writer knows) a batch's rows
 are committed in one transaction; anywhere else, or if that fails, run by run, so that a bad
 row fails alone.
+
+Rows come as a trace and its objective (made here: records and files read out of it), or
+made already (`Made`: by the engine process of runner.sweep.engine, where torch is).
 """
 
 from __future__ import annotations
@@ -13,24 +16,35 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING
 
-from objectives import Objective
-from runner.artifacts import run_files
 from runner.errors import first_line
-from runner.loop import Trace
-from runner.results import Outcome, Record
+from runner.results import Made, Outcome, Record
 from runner.spec import RunSpec
 from runner.tracking import datasets, sqlstore
 from runner.tracking.client import is_transient, retrying, store_error
 from runner.tracking.context import Context
-from runner.tracking.files import Writers
+from runner.tracking.files import RunFiles, Writers
 from runner.tracking.runs import finished_run, log_failure, log_run
+
+if TYPE_CHECKING:  # rows made elsewhere (runner.sweep.engine) are logged without torch
+    from objectives import Objective
+    from runner.loop import Trace
 
 log = logging.getLogger(__name__)
 # (spec, ctx): one configuration and where it logs
 Job = tuple[RunSpec, Context]
 # told of each write as it finishes: (the jobs' indices, their outcomes)
 OnDone = Callable[[Sequence[int], Sequence[Outcome]], None]
+
+
+def made_rows(jobs: Sequence[Job], trace: Trace, rows: Sequence[int], objective: Objective,
+              start_ms: int, status: str | None = None) -> Made:
+    """Rows of a trace as records and files (torch is loaded here)."""
+    from runner.artifacts import read_rows
+
+    records, files = read_rows(jobs, trace, rows, objective, status)
+    return Made(records, files, datasets.inputs(objective), start_ms)
 
 
 class RowWriter:
@@ -73,9 +87,13 @@ class RowWriter:
              rows: Sequence[int], objective: Objective, start_ms: int,
              status: str | None = None) -> Future:
         """Log rows of a trace as runs (with `status` if given: an interrupted batch)."""
-        prepared = self.preparer.submit(prepare_rows, jobs, trace, rows, objective, start_ms,
-                                        self.files, status, self.targets)
-        return self._submit(indices, commit_rows, jobs, prepared, objective, start_ms)
+        return self.made(indices, jobs, self.preparer.submit(
+            made_rows, jobs, trace, rows, objective, start_ms, status))
+
+    def made(self, indices: Sequence[int], jobs: Sequence[Job], made: Made | Future) -> Future:
+        """Log rows already read out of their trace (or being read: a Future of them)."""
+        prepared = self.preparer.submit(prepare_rows, jobs, made, self.files, self.targets)
+        return self._submit(indices, commit_rows, jobs, prepared)
 
 
 def _outcomes(future: Future, n: int) -> list[Outcome]:
@@ -90,54 +108,50 @@ def _log_failure(job: Job, exc: Exception) -> list[Outcome]:
     return [Outcome.failure(str(exc), log_failure(spec, ctx, str(exc)))]
 
 
-def prepare_rows(jobs: Sequence[Job], trace: Trace, rows: Sequence[int], objective: Objective,
-                 start_ms: int, files: Writers | None, status: str | None,
-                 targets: dict) -> tuple[list[Record], sqlstore.Prepared | None]:
-    """The rows' records and, on a store the bulk writer supports, their runs made ready to
-    commit in one transaction (files under way); None where they are to be logged run by run.
+def prepare_rows(jobs: Sequence[Job], made: Made | Future, files: Writers | None,
+                 targets: dict) -> tuple[Made, sqlstore.Prepared | None]:
+    """The rows and, on a store the bulk writer supports, their runs made ready to commit in
+    one transaction (files under way); None where they are to be logged run by run.
     `targets` keeps each store's bulk target (sqlstore.target) for the writer's later chunks:
     read while another chunk commits, it would wait for that transaction."""
-    records = [Record.from_trace(trace, row, objective, status) for row in rows]
+    if isinstance(made, Future):
+        made = made.result()
     ctx = jobs[0][1]
     key = (id(ctx.client), ctx.experiment_id)
     if key not in targets:
         targets[key] = sqlstore.target(ctx.client, ctx.experiment_id)
     if targets[key] is None:
-        return records, None
+        return made, None
     try:
-        data = datasets.inputs(objective)
-        runs = [finished_run(spec, record, run_files(spec, record, objective, c.in_sweep),
-                             start_ms, c, data)
-                for (spec, c), record in zip(jobs, records)]
-        return records, sqlstore.prepare(ctx.client, targets[key], runs, files)
+        runs = [finished_run(spec, record, run_files, made.start_ms, c, made.inputs)
+                for (spec, c), record, run_files in zip(jobs, made.records, made.files)]
+        return made, sqlstore.prepare(ctx.client, targets[key], runs, files)
     except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
         log.warning(f"preparing {len(jobs)} runs at once failed ({first_line(exc)}); "
                     "logging them one by one")
-        return records, None
+        return made, None
 
 
-def commit_rows(jobs: Sequence[Job], prepared: Future, objective: Objective,
-                start_ms: int) -> list[Outcome]:
+def commit_rows(jobs: Sequence[Job], prepared: Future) -> list[Outcome]:
     """Commit prepared rows in one transaction; if that fails (or there was nothing to
     commit), log each run by itself, so that a bad row fails alone."""
-    records, batch = prepared.result()
+    made, batch = prepared.result()
     if batch is not None:
         try:
             ids = retrying(sqlstore.commit, jobs[0][1].client, batch)  # atomic: safe to retry
-            return [Outcome.of(run_id, record) for run_id, record in zip(ids, records)]
-        except Exception as exc:  # noqa: BLE001 - retried run by run, where errors are per run
+            return [Outcome.of(run_id, record) for run_id, record in zip(ids, made.records)]
+        except Exception as exc:
             if is_transient(exc):  # locked past the retry budget: run by run would wait
                 raise  # as long again for each run; these runs fail, with the reason
             log.warning(f"writing {len(jobs)} runs at once failed ({first_line(exc)}); "
                         "writing them one by one")
-    return [_log_one(job, record, objective, start_ms) for job, record in zip(jobs, records)]
+    return [_log_one(job, record, files, made.start_ms, made.inputs)
+            for job, record, files in zip(jobs, made.records, made.files)]
 
 
-def _log_one(job: Job, record: Record, objective: Objective, start_ms: int) -> Outcome:
+def _log_one(job: Job, record: Record, files: RunFiles, start_ms: int, inputs) -> Outcome:
     spec, ctx = job
     try:
-        files = run_files(spec, record, objective, ctx.in_sweep)
-        return Outcome.of(log_run(spec, record, files, start_ms, ctx,
-                                  datasets.inputs(objective)), record)
+        return Outcome.of(log_run(spec, record, files, start_ms, ctx, inputs), record)
     except Exception as exc:  # noqa: BLE001 - one run's logging failure fails that run only
         return Outcome.failure(f"the run could not be recorded: {store_error(exc)}")

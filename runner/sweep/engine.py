@@ -1,0 +1,247 @@
+"""The engine: a process that computes an Optuna study's batched generations, forked as the
+command starts, before it loads MLflow or torch.
+
+In a batched study (`hydra/sweeper=optuna hydra/launcher=vectorized`) the command loads
+Hydra, MLflow and Optuna, opens the store and asks the first trials, then loads torch and
+computes: about 3.5 s of libraries one after the other on a 2-core machine, a third of a
+200-trial search. Forked first, the engine loads torch (and the objectives and optimizers)
+on the other core meanwhile; the command never loads it. Each generation, the command sends
+the jobs' RunSpecs; the engine groups and computes them as `batch.run_group` does in-process
+and sends back, a chunk at a time, each row's record and files (`Made`), the message of a
+configuration that cannot run, or that a configuration is to run alone (L-BFGS, torch.optim,
+a stacked step that failed): the command logs the rows (runner.tracking.pipeline) and runs
+those alone itself. The engine never writes to the store.
+
+Only where it pays and is safe: the command line names both plugins, the study has no pruner
+(a pruning row reports to its trial from inside the loop), the jobs do not resume, and the
+platform forks. `GRADLAB_ENGINE=0` turns it off. If the engine ends unexpectedly the
+command computes what it had not sent back itself; if the command ends, the engine ends
+(it is killed with it on Linux, and sees its pipe close elsewhere).
+
+Signals: the engine ignores SIGINT and SIGTERM but while computing, when the first one
+turns into `Interrupted` as in-process (the rows end KILLED with the steps taken and are
+sent back). Ctrl-C reaches both processes; a SIGTERM to the command is passed on. A second
+signal to the command kills the engine.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from runner import collector
+from runner.errors import Interrupted
+from runner.results import Made, Outcome
+
+OFF_ENV = "GRADLAB_ENGINE"  # "0": every generation computed in the command's process
+_RUNNING: list[Engine] = []
+
+
+def wanted(argv: Sequence[str]) -> bool:
+    """Whether this command line is a batched study the engine is for."""
+    return (hasattr(os, "fork") and os.environ.get(OFF_ENV, "1") != "0"
+            and bool({"-m", "--multirun"} & set(argv))
+            and "hydra/launcher=vectorized" in argv and "hydra/sweeper=optuna" in argv)
+
+
+def start(argv: Sequence[str]) -> None:
+    """Fork the engine if the command line is one it is for (before any import of MLflow
+    or torch, and before any thread exists)."""
+    if wanted(argv) and not _RUNNING:
+        _RUNNING.append(Engine())
+
+
+def for_jobs(jobs: Sequence[tuple[Any, Any]]) -> Engine | None:
+    """The engine, if there is one and these jobs may go to it; one that may not serve the
+    sweep's first jobs (a pruner, resume) ends: it will not serve any."""
+    if not _RUNNING or not jobs:
+        return None
+    engine = _RUNNING[0]
+    from runner.sweep.study import sweep_plan
+
+    plan = sweep_plan() or {}
+    if engine.alive and not plan.get("prune_every") and not jobs[0][0].resume:
+        return engine
+    engine.stop()
+    return None
+
+
+class Engine:
+    """The command's side: the engine's process and the pipe to it."""
+
+    def __init__(self) -> None:
+        from runner.forked import serving
+
+        self.pid, self.conn = serving(_serve)
+        self.alive = True
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        """End the engine now (whatever it was doing: its results are not wanted)."""
+        if self.alive:
+            self.alive = False
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.conn.close()
+
+    def compute(self, specs: Sequence[Any], max_rows: int, memory_mb: float,
+                on_part: Callable[[list[int], str, Any], None]) -> tuple[set[int], int]:
+        """Have the engine compute these jobs; `on_part(indices, kind, payload)` hears of
+        each part as it comes: "made" (the rows' Made and data set), "failure" (a message)
+        or "alone". Returns the jobs reported, and the signal that interrupted the work (0
+        if none). An engine that ended leaves the jobs it did not report."""
+        reported: set[int] = set()
+        with _passed_on(self) as signals:
+            try:
+                self.conn.send(("jobs", list(specs), max_rows, memory_mb))
+                while True:
+                    message = self.conn.recv()
+                    if message[0] != "part":
+                        break
+                    _, indices, kind, payload = message
+                    on_part(indices, kind, payload)
+                    reported.update(indices)
+            except (EOFError, OSError):  # it ended: the rest is computed here
+                self.stop()
+                message = ("lost",)
+        if message[0] == "interrupted":
+            return reported, message[1]
+        return reported, signals[0] if signals else 0
+
+
+@contextlib.contextmanager
+def _passed_on(engine: Engine):
+    """While the engine computes: a SIGTERM (or SIGINT) here is noted and passed on to it,
+    or, if it comes again, ends the engine (the runs in its hands are lost)."""
+    noted: list[int] = []
+
+    def handler(signum, frame):
+        noted.append(signum)
+        if len(noted) > 1:
+            engine.stop()
+            raise Interrupted(signum)
+        if signum == signal.SIGTERM:  # Ctrl-C reached the engine itself
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(engine.pid, signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield noted
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_jobs(engine: Engine, jobs: Sequence[tuple[Any, Any]], *, max_rows: int,
+             memory_mb: float, on_done: Callable[[Sequence[int], Sequence[Outcome]], None]
+             ) -> list[Outcome]:
+    """batch.run_jobs with the computing done by the engine: the rows it sends are logged
+    here as they come; what is to run alone, or what an engine that ended did not send, runs
+    here (loading torch). An interrupted engine's rows are logged KILLED, then `Interrupted`
+    is raised, as in-process."""
+    from runner.tracking import datasets
+    from runner.tracking.pipeline import RowWriter
+
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+
+    def done(indices: Sequence[int], found: Sequence[Outcome]) -> None:
+        for i, outcome in zip(indices, found):
+            outcomes[i] = outcome
+        on_done(indices, found)
+
+    alone: list[int] = []
+    with RowWriter(done) as writer:
+        def on_part(indices: list[int], kind: str, payload: Any) -> None:
+            if kind == "made":
+                made, data = payload
+                writer.made(indices, [jobs[i] for i in indices],
+                            replace(made, inputs=datasets.from_data(data)))
+            elif kind == "failure":
+                writer.failure(indices[0], jobs[indices[0]], _Failure(payload))
+            else:
+                alone.extend(indices)
+
+        reported, signum = engine.compute([spec for spec, _ in jobs], max_rows, memory_mb,
+                                          on_part)
+    if signum:
+        raise Interrupted(signum)
+    here = sorted({*alone, *(i for i in range(len(jobs)) if i not in reported)})
+    if here:
+        from runner.sweep import batch
+
+        batch.run_jobs([jobs[i] for i in here], max_rows=max_rows, memory_mb=memory_mb,
+                       on_done=lambda idx, found: done([here[i] for i in idx], found))
+    return [o if o is not None else Outcome.failure("no run was recorded") for o in outcomes]
+
+
+class _Failure(Exception):
+    """A configuration that cannot run, as the engine found it (its message)."""
+
+
+# ---- the engine's process
+
+
+def _serve(conn) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent()
+    from runner.sweep import batch  # torch, the objectives and optimizers: the point
+
+    collector.resume()
+    while True:
+        try:
+            _, specs, max_rows, memory_mb = conn.recv()
+        except (EOFError, OSError):
+            return
+        jobs = [(spec, None) for spec in specs]
+        sink = _Sent(conn)
+        try:
+            for group in batch.group_jobs(jobs):
+                batch.run_group(group, jobs, max_rows, memory_mb, sink)
+            conn.send(("end",))
+        except Interrupted as exc:
+            conn.send(("interrupted", exc.signum))
+
+
+def _die_with_parent() -> None:
+    """Be killed when the command dies (Linux's PR_SET_PDEATHSIG), mid-computation too."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+
+class _Sent:
+    """run_group's sink in the engine: every part goes to the command at once."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def failure(self, index: int, job, exc: Exception) -> None:
+        self.conn.send(("part", [index], "failure", str(exc)))
+
+    def alone(self, index: int) -> None:
+        self.conn.send(("part", [index], "alone", None))
+
+    def wait_for_room(self) -> None:
+        """The pipe is the bound: a part waits to be sent until the command reads."""
+
+    def rows(self, indices: Sequence[int], jobs, trace, rows: Sequence[int], objective,
+             start_ms: int, status: str | None = None) -> None:
+        from runner.artifacts import read_rows
+
+        records, files = read_rows(jobs, trace, rows, objective, status)
+        data = objective.data()
+        self.conn.send(("part", list(indices), "made",
+                        (Made(records, files, (), start_ms),
+                         None if data is None else tuple(data))))
+
+    def chunk(self, writes: list) -> None:
+        pass
+

@@ -1,0 +1,112 @@
+"""The engine process of a batched Optuna study (runner.sweep.engine): the command never
+loads torch, the results are those computed in-process to the last bit, and an engine
+that dies, or a Ctrl-C that reaches it, loses nothing. Real studies, stores and CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner.sweep import engine
+from tests.conftest import Store, run_cli, start_cli, wait_until
+from tests.test_optuna import (
+    ADAM,
+    OPTUNA,
+    SPACE,
+    VECTORIZED,
+    assert_each_trial_once,
+    study_of,
+    trial_runs,
+)
+
+pytestmark = pytest.mark.slow
+
+STUDY = (*OPTUNA, *VECTORIZED, "hydra.sweeper.sampler.seed=0", *SPACE, *ADAM)
+
+
+def finals(store: Store) -> dict[int, tuple]:
+    """Each trial's run: its final values and status, by trial number."""
+    return {int(r.data.tags["optuna.trial"]): (r.data.metrics["final_loss"],
+                                               r.data.metrics["final_grad_norm"],
+                                               r.data.tags["status"])
+            for r in trial_runs(store)}
+
+
+def test_only_a_batched_study_command_line_forks_the_engine():
+    assert engine.wanted(["-m", "hydra/sweeper=optuna", "hydra/launcher=vectorized", "x=1"])
+    assert not engine.wanted(["-m", "hydra/launcher=vectorized", "optimizer.lr=0.1,0.2"])
+    assert not engine.wanted(["hydra/sweeper=optuna", "hydra/launcher=vectorized"])
+
+
+def test_the_command_never_loads_torch_and_gets_the_same_bits(tmp_path: Path):
+    args = (*STUDY, "hydra.sweeper.n_trials=12", "hydra.sweeper.n_jobs=4")
+    stores = {}
+    for name, env in (("engine", {}), ("in_process", {engine.OFF_ENV: "0"})):
+        store = stores[name] = Store(tmp_path / name)
+        proc = run_cli(*args, f"tracking.uri={store.uri}", cwd=store.folder,
+                       module="tests.fixtures.torch_loaded", env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert f"torch loaded: {name == 'in_process'}" in proc.stderr
+        assert_each_trial_once(store, study_of(store), 12)
+    with_engine, in_process = (finals(s) for s in stores.values())
+    assert len(with_engine) == 12 and with_engine == in_process
+    values = [{t.number: t.values for t in study_of(s).trials} for s in stores.values()]
+    assert values[0] == values[1]
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def _engine_pid(pid: int) -> int:
+    """The command's first child: the engine, forked before anything else."""
+    return min(_children(pid))
+
+
+@contextlib.contextmanager
+def _study(store: Store, *args: str) -> Iterator[subprocess.Popen]:
+    """The batched study with `args` running in the background (killed whole if a check
+    fails before it ends)."""
+    proc = start_cli(*STUDY[:-2], *args, "artifacts.plots=false", f"tracking.uri={store.uri}",
+                     cwd=store.folder)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_an_engine_killed_mid_study_loses_nothing(store: Store):
+    with _study(store, "steps=2000", "hydra.sweeper.n_trials=30",
+                "hydra.sweeper.n_jobs=5") as proc:
+        wait_until(lambda: len(trial_runs(store)) >= 5, timeout=240)
+        os.kill(_engine_pid(proc.pid), signal.SIGKILL)
+        assert proc.wait(timeout=300) == 0, (store.folder / "cli.log").read_text()[-3000:]
+    assert_each_trial_once(store, study_of(store), 30)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_ctrl_c_records_the_generation_being_computed_as_killed(store: Store):
+    with _study(store, "steps=200000", "hydra.sweeper.n_trials=8",
+                "hydra.sweeper.n_jobs=4") as proc:
+        log = store.folder / "cli.log"
+        wait_until(lambda: "0 of 8 trials finished" in log.read_text(), timeout=120)
+        computing = _engine_pid(proc.pid)
+        time.sleep(3)  # the first generation is being computed (200,000 steps: minutes)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the command and the engine
+        code = proc.wait(timeout=120)
+    assert code != 0 and "interrupted" in log.read_text(), log.read_text()[-3000:]
+    runs = trial_runs(store)
+    assert len(runs) == 4 and {r.info.status for r in runs} == {"KILLED"}, log.read_text()
+    assert all(0 < r.data.metrics["steps"] < 200000 for r in runs)
+    wait_until(lambda: not Path(f"/proc/{computing}").exists(), timeout=10)
