@@ -100,9 +100,9 @@ def test_ctrl_c_records_the_generation_being_computed_as_killed(store: Store):
     with _study(store, "steps=200000", "hydra.sweeper.n_trials=8",
                 "hydra.sweeper.n_jobs=4") as proc:
         log = store.folder / "cli.log"
-        wait_until(lambda: "0 of 8 trials finished" in log.read_text(), timeout=120)
+        wait_until(lambda: "Launching 4 jobs vectorized" in log.read_text(), timeout=120)
         computing = _engine_pid(proc.pid)
-        time.sleep(3)  # the first generation is being computed (200,000 steps: minutes)
+        time.sleep(6)  # the first generation is being computed (200,000 steps: minutes)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the command and the engine
         code = proc.wait(timeout=120)
     assert code != 0 and "interrupted" in log.read_text(), log.read_text()[-3000:]
@@ -110,3 +110,17 @@ def test_ctrl_c_records_the_generation_being_computed_as_killed(store: Store):
     assert len(runs) == 4 and {r.info.status for r in runs} == {"KILLED"}, log.read_text()
     assert all(0 < r.data.metrics["steps"] < 200000 for r in runs)
     wait_until(lambda: not Path(f"/proc/{computing}").exists(), timeout=10)
+
+
+def test_trials_told_whose_runs_were_lost_are_run_again_with_the_same_values(store: Store):
+    """A batched study tells a generation once computed and records it while the next one is
+    computed: a kill in between leaves told trials without runs (here: deleted)."""
+    command = (*STUDY, "hydra.sweeper.n_trials=8", "hydra.sweeper.n_jobs=4")
+    store.run(*command)
+    lost = [r for r in trial_runs(store) if r.data.tags["optuna.trial"] in ("1", "6")]
+    for run in lost:
+        store.client.delete_run(run.info.run_id)
+    again = store.run(*command)
+    assert "8 of 8 trials finished; 2 told before a kill lost their runs: run again" \
+        in again.stdout
+    assert_each_trial_once(store, study_of(store), 8)  # the new runs: the values told

@@ -60,23 +60,31 @@ class VectorizedLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs vectorized")
         callbacks, name = self.hydra_context.callbacks, str(self.config.hydra.job.name)
-        returns: list[JobReturn | None] = [None] * len(job_overrides)
 
-        def on_done(indices, outcomes) -> None:
+        def job_return(i: int, outcome) -> JobReturn:
+            return JobReturn(overrides=list(job_overrides[i]), working_dir=str(Path.cwd()),
+                             task_name=name, status=JobStatus.COMPLETED,
+                             _return_value=outcome.result)
+
+        def on_done(indices, outcomes) -> None:  # as each run is recorded
             for i, outcome in zip(indices, outcomes):
-                returns[i] = JobReturn(overrides=list(job_overrides[i]), working_dir=str(Path.cwd()),
-                                       task_name=name, status=JobStatus.COMPLETED,
-                                       _return_value=outcome.result)
                 callbacks.on_job_start(config=self.config, task_function=self.task_function)
-                callbacks.on_job_end(config=self.config, job_return=returns[i])
+                callbacks.on_job_end(config=self.config, job_return=job_return(i, outcome))
 
         if self.composer is None:
             self.composer = Composer(self.hydra_context, self.config)
         try:
-            launch(self.composer, job_overrides, max_rows=self.max_rows,
-                   memory_mb=self.memory_mb, on_done=on_done)
+            outcomes = launch(self.composer, job_overrides, max_rows=self.max_rows,
+                              memory_mb=self.memory_mb, on_done=on_done)
         except Interrupted as exc:
             print(f"interrupted ({exc}): the runs being computed were recorded as KILLED",
                   file=sys.stderr)
             sys.exit(EXIT_SIGNAL + exc.signum)
-        return returns
+        return [job_return(i, outcome) for i, outcome in enumerate(outcomes)]
+
+    def settle(self) -> None:
+        """Wait until every run launched is recorded: a batched study's launch returns its
+        generation's results once computed, and records them while the next is computed."""
+        from runner.sweep import engine
+
+        engine.settle()

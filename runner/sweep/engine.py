@@ -4,13 +4,20 @@ command starts, before it loads MLflow or torch.
 In a batched study (`hydra/sweeper=optuna hydra/launcher=vectorized`) the command loads
 Hydra, MLflow and Optuna, opens the store and asks the first trials, then loads torch and
 computes: about 3.5 s of libraries one after the other on a 2-core machine, a third of a
-200-trial search. Forked first, the engine loads torch (and the objectives and optimizers)
-on the other core meanwhile; the command never loads it. Each generation, the command sends
-the jobs' RunSpecs; the engine groups and computes them as `batch.run_group` does in-process
-and sends back, a chunk at a time, each row's record and files (`Made`), the message of a
-configuration that cannot run, or that a configuration is to run alone (L-BFGS, torch.optim,
-a stacked step that failed): the command logs the rows (runner.tracking.pipeline) and runs
-those alone itself. The engine never writes to the store.
+200-trial search; and each generation is computed, then recorded, then told, one after
+the other. Forked first, the engine loads torch (and the objectives and optimizers) on the
+other core meanwhile, and the command never loads it. Each generation, the command sends
+the jobs' RunSpecs; the engine groups and computes them as `batch.run_group` does
+in-process and sends back, a chunk at a time, each row's record and files (`Made`), the
+message of a configuration that cannot run, or that a configuration is to run alone
+(L-BFGS, torch.optim, a stacked step that failed), which the command then runs itself. The
+engine never writes to the store.
+
+The command tells the study a generation's results as soon as they arrive and records the
+runs on its writer thread while the engine computes the next generation (`settle` waits
+for them; at most two generations are in flight). A process killed in between leaves told
+trials without runs: the next invocation runs them again (runner.sweep.study.unrecorded);
+the same parameters give the same values, bit for bit.
 
 Only where it pays and is safe: the command line names both plugins, the study has no pruner
 (a pruning row reports to its trial from inside the loop), the jobs do not resume, and the
@@ -32,6 +39,7 @@ import ctypes
 import os
 import signal
 from collections.abc import Callable, Sequence
+from concurrent.futures import wait
 from dataclasses import replace
 from typing import Any
 
@@ -93,28 +101,22 @@ class Engine:
             self.conn.close()
 
     def compute(self, specs: Sequence[Any], max_rows: int, memory_mb: float,
-                on_part: Callable[[list[int], str, Any], None]) -> tuple[set[int], int]:
+                on_part: Callable[[list[int], str, Any], None]) -> int:
         """Have the engine compute these jobs; `on_part(indices, kind, payload)` hears of
         each part as it comes: "made" (the rows' Made and data set), "failure" (a message)
-        or "alone". Returns the jobs reported, and the signal that interrupted the work (0
-        if none). An engine that ended leaves the jobs it did not report."""
-        reported: set[int] = set()
+        or "alone". Returns the signal that interrupted the work (0 if none). An engine
+        that ended leaves unreported the jobs it had not sent back."""
         with _passed_on(self) as signals:
             try:
                 self.conn.send(("jobs", list(specs), max_rows, memory_mb))
-                while True:
-                    message = self.conn.recv()
-                    if message[0] != "part":
-                        break
-                    _, indices, kind, payload = message
-                    on_part(indices, kind, payload)
-                    reported.update(indices)
+                while (message := self.conn.recv())[0] == "part":
+                    on_part(*message[1:])
             except (EOFError, OSError):  # it ended: the rest is computed here
                 self.stop()
                 message = ("lost",)
         if message[0] == "interrupted":
-            return reported, message[1]
-        return reported, signals[0] if signals else 0
+            return message[1]
+        return signals[0] if signals else 0
 
 
 @contextlib.contextmanager
@@ -143,43 +145,74 @@ def _passed_on(engine: Engine):
 def run_jobs(engine: Engine, jobs: Sequence[tuple[Any, Any]], *, max_rows: int,
              memory_mb: float, on_done: Callable[[Sequence[int], Sequence[Outcome]], None]
              ) -> list[Outcome]:
-    """batch.run_jobs with the computing done by the engine: the rows it sends are logged
-    here as they come; what is to run alone, or what an engine that ended did not send, runs
-    here (loading torch). An interrupted engine's rows are logged KILLED, then `Interrupted`
-    is raised, as in-process."""
+    """batch.run_jobs with the computing done by the engine, returning as soon as every
+    job's result is known: the rows it sends are recorded here, by a writer that goes on
+    while the engine computes the next generation (`settle` waits for it; `on_done` hears
+    of each run as it is recorded). What is to run alone, or what an engine that ended did
+    not send, runs here (loading torch). An interrupted engine's rows are recorded KILLED,
+    then `Interrupted` is raised, as in-process."""
     from runner.tracking import datasets
-    from runner.tracking.pipeline import RowWriter
 
-    outcomes: list[Outcome | None] = [None] * len(jobs)
+    early: list[Outcome | None] = [None] * len(jobs)
+    writer = _writer()
+    writes: list = []
 
-    def done(indices: Sequence[int], found: Sequence[Outcome]) -> None:
-        for i, outcome in zip(indices, found):
-            outcomes[i] = outcome
-        on_done(indices, found)
+    def on_part(indices: list[int], kind: str, payload: Any) -> None:
+        if kind == "made":
+            made, data = payload
+            writes.append(writer.made(indices, [jobs[i] for i in indices],
+                                      replace(made, inputs=datasets.from_data(data)), on_done))
+            for i, record in zip(indices, made.records):
+                early[i] = Outcome(None, record.result())
+        elif kind == "failure":
+            writes.append(writer.failure(indices[0], jobs[indices[0]], _Failure(payload),
+                                         on_done))
+            early[indices[0]] = Outcome.failure(payload)
+        # "alone": left to run here
 
-    alone: list[int] = []
-    with RowWriter(done) as writer:
-        def on_part(indices: list[int], kind: str, payload: Any) -> None:
-            if kind == "made":
-                made, data = payload
-                writer.made(indices, [jobs[i] for i in indices],
-                            replace(made, inputs=datasets.from_data(data)))
-            elif kind == "failure":
-                writer.failure(indices[0], jobs[indices[0]], _Failure(payload))
-            else:
-                alone.extend(indices)
-
-        reported, signum = engine.compute([spec for spec, _ in jobs], max_rows, memory_mb,
-                                          on_part)
+    signum = engine.compute([spec for spec, _ in jobs], max_rows, memory_mb, on_part)
+    _WRITES.append(writes)
     if signum:
+        settle()
         raise Interrupted(signum)
-    here = sorted({*alone, *(i for i in range(len(jobs)) if i not in reported)})
-    if here:
+    while len(_WRITES) > 2:  # the generation before the last one is recorded (memory)
+        wait(_WRITES.pop(0))
+    here = [i for i in range(len(jobs)) if early[i] is None]
+    if here:  # to run alone, or not sent back: computed here, recorded before returning
         from runner.sweep import batch
 
-        batch.run_jobs([jobs[i] for i in here], max_rows=max_rows, memory_mb=memory_mb,
-                       on_done=lambda idx, found: done([here[i] for i in idx], found))
-    return [o if o is not None else Outcome.failure("no run was recorded") for o in outcomes]
+        def done(indices: Sequence[int], found: Sequence[Outcome]) -> None:
+            for i, outcome in zip(indices, found):
+                early[here[i]] = outcome
+            on_done([here[i] for i in indices], found)
+
+        found = batch.run_jobs([jobs[i] for i in here], max_rows=max_rows,
+                               memory_mb=memory_mb, on_done=done)
+        unreported = [i for i, f in zip(here, found) if early[i] is None]
+        for i, outcome in zip(here, found):
+            early[i] = outcome
+        if unreported:  # never reported: no run was recorded for them
+            on_done(unreported, [early[i] for i in unreported])
+    return early
+
+
+# the writer of a batched study's runs, kept across its generations, and their writes
+_WRITER: list = []
+_WRITES: list[list] = []
+
+
+def _writer():
+    if not _WRITER:
+        from runner.tracking.pipeline import RowWriter
+
+        _WRITER.append(RowWriter())
+    return _WRITER[0]
+
+
+def settle() -> None:
+    """Wait until every run the engine's jobs made is recorded."""
+    while _WRITES:
+        wait(_WRITES.pop(0))
 
 
 class _Failure(Exception):

@@ -369,19 +369,26 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
         load_if_exists=True)
     n_trials = int(min(int(cfg["n_trials"]), points(cfg["sampler"]["name"], space)))
     sweep = _publish({**plan, "pruner": cfg.get("pruner")}, n_trials)
+    trials = study.get_trials()  # before the runs are read: a trial told since has its run
     parent = _Parent(sweep, study, cfg, Path(str(config.hydra.sweep.dir)))
     told, retried = retry_stale(study, parent.recorded, plan)
+    lost = unrecorded(trials, parent.trials_run) if sweep is not None else []
     print(f"study {plan['study']} in {plan['storage']}: {finished(study)} of {n_trials} trials "
           "finished" + (f"; of the trials a killed process left running, {told} were recorded "
-                        f"by their runs, {retried} are asked again" if told + retried else ""))
+                        f"by their runs, {retried} are asked again" if told + retried else "")
+          + (f"; {len(lost)} told before a kill lost their runs: run again" if lost else ""))
+    settle = getattr(launcher, "settle", lambda: None)  # a launch may record after it returns
+    reporting = False
+    if lost:  # the same parameters give the same values: the study keeps what it was told
+        job_idx += len(launcher.launch([_overrides(space, t) for t in lost], job_idx))
     while (left := n_trials - finished(study)) > 0:
         trials = [study.ask(space.distributions) for _ in range(min(left, int(cfg["n_jobs"])))]
         Journal.sync_all()  # the trials are on disk before any of their runs exists
-        overrides = [[*space.fixed, *(f"{k}={_text(v)}" for k, v in t.params.items()),
-                      f"tracking.trial={t.number}"] for t in trials]
-        returns = launcher.launch(overrides, initial_job_idx=job_idx)
+        returns = launcher.launch([_overrides(space, t) for t in trials], initial_job_idx=job_idx)
+        if not reporting:  # it forks: not while this process records runs on another thread
+            settle()
+            reporting = parent.prepare_report()
         job_idx += len(returns)
-        parent.prepare_report()
         for trial, ret in zip(trials, returns):
             try:
                 result = ret.return_value
@@ -389,7 +396,25 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
                 result = {"status": FAILED, "error": str(exc)}
             _tell(study, trial, result, plan)
         Journal.sync_all()
+    settle()
     parent.close()
+
+
+def _overrides(space: SearchSpace, trial) -> list[str]:
+    """A trial's job: the fixed overrides, its parameters and its number."""
+    return [*space.fixed, *(f"{k}={_text(v)}" for k, v in trial.params.items()),
+            f"tracking.trial={trial.number}"]
+
+
+def unrecorded(trials: Sequence, trials_run: set[int]) -> list:
+    """Trials the study was told of that have no run: a batched study tells a generation
+    once computed and records it while the next one is computed, so a process killed then
+    leaves them so (failed trials that were asked again never had one)."""
+    from optuna.trial import TrialState
+
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)
+            and t.number not in trials_run and t.number not in retried]
 
 
 def finished(study) -> int:
@@ -472,6 +497,7 @@ class _Parent:
                  folder: Path) -> None:
         self.sweep, self.study, self.folder = sweep, study, folder
         self.recorded: dict[int, Any] = {}  # trial number -> its finished run
+        self.trials_run: set[int] = set()  # the trials that have a run, however it ended
         if sweep is None:
             return
         from runner.tracking import client as mlflow_client
@@ -488,24 +514,26 @@ class _Parent:
                   "optuna.pruner": json.dumps(cfg.get("pruner"))}
         mlflow_client.log_batch(self.client, sweep["parent_run_id"], params=params,
                                 tags={STUDY_TAG: plan["study"]})
-        earlier = mlflow_client.search_all(
-            self.client, sweep["experiment_id"],
-            f"tags.`{STUDY_TAG}` = '{plan['study']}' and attributes.status = 'FINISHED'")
+        earlier = [r for r in mlflow_client.search_all(
+            self.client, sweep["experiment_id"], f"tags.`{STUDY_TAG}` = '{plan['study']}'")
+            if TRIAL_TAG in r.data.tags]
+        self.trials_run = {int(r.data.tags[TRIAL_TAG]) for r in earlier}
         self.recorded = {int(r.data.tags[TRIAL_TAG]): r for r in earlier
-                         if TRIAL_TAG in r.data.tags and r.data.tags.get(STATUS_TAG) in FINISHED}
+                         if r.info.status == "FINISHED" and r.data.tags.get(STATUS_TAG) in FINISHED}
         resume.adopt(self.client, list(self.recorded.values()), sweep["parent_run_id"],
                      {SWEEP_ID_TAG: sweep["sweep_id"]})
         from runner.report import search  # the report's importances: ready when it ends
 
         search.prepare_importances(plan["study"], plan["storage"])
 
-    def prepare_report(self) -> None:
-        """Once a generation has run (torch and the launcher's processes loaded), make the
-        report's process ready (runner.sweep.summary), where the sweep has a report."""
+    def prepare_report(self) -> bool:
+        """Once a generation has run (the launcher's processes loaded), make the report's
+        process ready (runner.sweep.summary), where the sweep has a report. True: done."""
         if self.sweep is not None:
             from runner.sweep import summary
 
             summary.prepare_report()
+        return True
 
     def close(self) -> None:
         """The best trial (the Pareto front for several directions): printed, on the parent

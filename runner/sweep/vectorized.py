@@ -32,7 +32,8 @@ def compose_jobs(composer: Composer, job_overrides: Sequence[Sequence[str]]) -> 
 def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_rows: int,
            memory_mb: float,
            on_done: Callable[[Sequence[int], Sequence[Outcome]], None]) -> list[Outcome]:
-    """Run the jobs batched; `on_done` hears of each run as it is recorded. The composer
+    """Run the jobs batched; `on_done` hears of each run as it is recorded (for a batched
+    study's engine, after this returns: runner.sweep.engine.settle waits). The composer
     (one a sweep, kept across launches: an Optuna study launches a generation at a time)
     composes each combination of group choices once."""
     jobs, info, reported = compose_jobs(composer, job_overrides), sweep_info(), set()
@@ -44,13 +45,12 @@ def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_ro
         on_done(indices, outcomes)
 
     computer = engine.for_jobs(jobs)
-    if computer is not None:
-        outcomes = engine.run_jobs(computer, jobs, max_rows=max_rows, memory_mb=memory_mb,
-                                   on_done=noted)
-    else:
-        from runner.sweep.batch import run_jobs  # loads torch
+    if computer is not None:  # results now, each run reported as it is recorded
+        return engine.run_jobs(computer, jobs, max_rows=max_rows, memory_mb=memory_mb,
+                               on_done=noted)
+    from runner.sweep.batch import run_jobs  # loads torch
 
-        outcomes = run_jobs(jobs, max_rows=max_rows, memory_mb=memory_mb, on_done=noted)
+    outcomes = run_jobs(jobs, max_rows=max_rows, memory_mb=memory_mb, on_done=noted)
     for i, outcome in enumerate(outcomes):
         if i not in reported:  # never reported: no run was recorded for it
             noted([i], [outcome])

@@ -73,15 +73,18 @@ class RowWriter:
         while len(self.chunks) > 1:
             wait(self.chunks.popleft())
 
-    def _submit(self, indices: Sequence[int], fn, *args) -> Future:
+    def _submit(self, indices: Sequence[int], on_done: OnDone | None, fn, *args) -> Future:
         future = self.writer.submit(fn, *args)
-        if self.on_done is not None:
-            future.add_done_callback(lambda f: self.on_done(indices, _outcomes(f, len(indices))))
+        on_done = on_done or self.on_done
+        if on_done is not None:
+            future.add_done_callback(lambda f: on_done(indices, _outcomes(f, len(indices))))
         return future
 
-    def failure(self, index: int, job: Job, exc: Exception) -> Future:
-        """A configuration that cannot run: a FAILED run with the reason."""
-        return self._submit([index], _log_failure, job, exc)
+    def failure(self, index: int, job: Job, exc: Exception,
+                on_done: OnDone | None = None) -> Future:
+        """A configuration that cannot run: a FAILED run with the reason. Each write tells
+        `on_done` (else the writer's) of its outcomes."""
+        return self._submit([index], on_done, _log_failure, job, exc)
 
     def rows(self, indices: Sequence[int], jobs: Sequence[Job], trace: Trace,
              rows: Sequence[int], objective: Objective, start_ms: int,
@@ -90,10 +93,11 @@ class RowWriter:
         return self.made(indices, jobs, self.preparer.submit(
             made_rows, jobs, trace, rows, objective, start_ms, status))
 
-    def made(self, indices: Sequence[int], jobs: Sequence[Job], made: Made | Future) -> Future:
+    def made(self, indices: Sequence[int], jobs: Sequence[Job], made: Made | Future,
+             on_done: OnDone | None = None) -> Future:
         """Log rows already read out of their trace (or being read: a Future of them)."""
         prepared = self.preparer.submit(prepare_rows, jobs, made, self.files, self.targets)
-        return self._submit(indices, commit_rows, jobs, prepared)
+        return self._submit(indices, on_done, commit_rows, jobs, prepared)
 
 
 def _outcomes(future: Future, n: int) -> list[Outcome]:
