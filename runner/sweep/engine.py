@@ -15,7 +15,7 @@ engine never writes to the store.
 
 The command tells the study a generation's results as soon as they arrive and records the
 runs on its writer thread while the engine computes the next generation (`settle` waits
-for them; at most two generations are in flight). A process killed in between leaves told
+for them; at most three generations are held). A process killed in between leaves told
 trials without runs: the next invocation runs them again (runner.sweep.study.unrecorded);
 the same parameters give the same values, bit for bit.
 
@@ -109,6 +109,7 @@ class Engine:
         with _passed_on(self) as signals:
             try:
                 self.conn.send(("jobs", list(specs), max_rows, memory_mb))
+                _release()  # the last generation's runs: recorded while these are computed
                 while (message := self.conn.recv())[0] == "part":
                     on_part(*message[1:])
             except (EOFError, OSError):  # it ended: the rest is computed here
@@ -160,13 +161,13 @@ def run_jobs(engine: Engine, jobs: Sequence[tuple[Any, Any]], *, max_rows: int,
     def on_part(indices: list[int], kind: str, payload: Any) -> None:
         if kind == "made":
             made, data = payload
-            writes.append(writer.made(indices, [jobs[i] for i in indices],
-                                      replace(made, inputs=datasets.from_data(data)), on_done))
+            _held(writes, writer.made, indices, [jobs[i] for i in indices],
+                  replace(made, inputs=datasets.from_data(data)), on_done)
             for i, record in zip(indices, made.records):
                 early[i] = Outcome(None, record.result())
         elif kind == "failure":
-            writes.append(writer.failure(indices[0], jobs[indices[0]], _Failure(payload),
-                                         on_done))
+            _held(writes, writer.failure, indices[0], jobs[indices[0]], _Failure(payload),
+                  on_done)
             early[indices[0]] = Outcome.failure(payload)
         # "alone": left to run here
 
@@ -196,9 +197,21 @@ def run_jobs(engine: Engine, jobs: Sequence[tuple[Any, Any]], *, max_rows: int,
     return early
 
 
-# the writer of a batched study's runs, kept across its generations, and their writes
+# the writer of a batched study's runs, kept across its generations, and their writes;
+# a generation's writes are held until the next one is sent to the engine: recorded while
+# the engine computes, not while this process tells and asks (one interpreter lock)
 _WRITER: list = []
 _WRITES: list[list] = []
+_HELD: list[Callable[[], None]] = []
+
+
+def _held(writes: list, write: Callable[..., Any], *args) -> None:
+    _HELD.append(lambda: writes.append(write(*args)))
+
+
+def _release() -> None:
+    while _HELD:
+        _HELD.pop(0)()
 
 
 def _writer():
@@ -211,6 +224,7 @@ def _writer():
 
 def settle() -> None:
     """Wait until every run the engine's jobs made is recorded."""
+    _release()
     while _WRITES:
         wait(_WRITES.pop(0))
 

@@ -379,24 +379,27 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
           + (f"; {len(lost)} told before a kill lost their runs: run again" if lost else ""))
     settle = getattr(launcher, "settle", lambda: None)  # a launch may record after it returns
     reporting = False
-    if lost:  # the same parameters give the same values: the study keeps what it was told
-        job_idx += len(launcher.launch([_overrides(space, t) for t in lost], job_idx))
-    while (left := n_trials - finished(study)) > 0:
-        trials = [study.ask(space.distributions) for _ in range(min(left, int(cfg["n_jobs"])))]
-        Journal.sync_all()  # the trials are on disk before any of their runs exists
-        returns = launcher.launch([_overrides(space, t) for t in trials], initial_job_idx=job_idx)
-        if not reporting:  # it forks: not while this process records runs on another thread
-            settle()
-            reporting = parent.prepare_report()
-        job_idx += len(returns)
-        for trial, ret in zip(trials, returns):
-            try:
-                result = ret.return_value
-            except Exception as exc:  # noqa: BLE001 - a job that raised: the trial failed
-                result = {"status": FAILED, "error": str(exc)}
-            _tell(study, trial, result, plan)
-        Journal.sync_all()
-    settle()
+    try:
+        if lost:  # the same parameters give the same values: the study keeps what it was told
+            job_idx += len(launcher.launch([_overrides(space, t) for t in lost], job_idx))
+        while (left := n_trials - finished(study)) > 0:
+            trials = [study.ask(space.distributions)
+                      for _ in range(min(left, int(cfg["n_jobs"])))]
+            Journal.sync_all()  # the trials are on disk before any of their runs exists
+            returns = launcher.launch([_overrides(space, t) for t in trials], job_idx)
+            if not reporting:  # it forks: not while this process records runs meanwhile
+                settle()
+                reporting = parent.prepare_report()
+            job_idx += len(returns)
+            for trial, ret in zip(trials, returns):
+                try:
+                    result = ret.return_value
+                except Exception as exc:  # noqa: BLE001 - a job that raised: the trial failed
+                    result = {"status": FAILED, "error": str(exc)}
+                _tell(study, trial, result, plan)
+            Journal.sync_all()
+    finally:  # interrupted too: what was computed is recorded
+        settle()
     parent.close()
 
 
