@@ -87,7 +87,7 @@ def _study(store: Store, *args: str) -> Iterator[subprocess.Popen]:
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
 def test_an_engine_killed_mid_study_loses_nothing(store: Store):
-    with _study(store, "steps=2000", "hydra.sweeper.n_trials=30",
+    with _study(store, "steps=5000", "hydra.sweeper.n_trials=30",
                 "hydra.sweeper.n_jobs=5") as proc:
         wait_until(lambda: len(trial_runs(store)) >= 5, timeout=240)
         os.kill(_engine_pid(proc.pid), signal.SIGKILL)
@@ -102,6 +102,8 @@ def test_ctrl_c_records_the_generation_being_computed_as_killed(store: Store):
         log = store.folder / "cli.log"
         wait_until(lambda: "Launching 4 jobs vectorized" in log.read_text(), timeout=120)
         computing = _engine_pid(proc.pid)
+        maps = Path(f"/proc/{computing}/maps")
+        wait_until(lambda: "libtorch_cpu" in maps.read_text(), timeout=120)  # torch loaded
         time.sleep(6)  # the first generation is being computed (200,000 steps: minutes)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the command and the engine
         code = proc.wait(timeout=120)

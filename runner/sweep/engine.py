@@ -25,9 +25,10 @@ platform forks. `GRADLAB_ENGINE=0` turns it off. If the engine ends unexpectedly
 command computes what it had not sent back itself; if the command ends, the engine ends
 (it is killed with it on Linux, and sees its pipe close elsewhere).
 
-Signals: the engine ignores SIGINT and SIGTERM but while computing, when the first one
-turns into `Interrupted` as in-process (the rows end KILLED with the steps taken and are
-sent back). Ctrl-C reaches both processes; a SIGTERM to the command is passed on. A second
+Signals: while the engine computes, the first SIGINT or SIGTERM turns into `Interrupted` as
+in-process (the rows end KILLED with the steps taken and are sent back); one that comes
+while it does not (loading, between groups) stops the next work it is given, before it
+starts. Ctrl-C reaches both processes; a SIGTERM to the command is passed on. A second
 signal to the command kills the engine.
 """
 
@@ -237,8 +238,9 @@ class _Failure(Exception):
 
 
 def _serve(conn) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    noted: list[int] = []  # a signal that came while not computing: it stops the next work
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: noted.append(signum))
     _die_with_parent()
     from runner.sweep import batch  # torch, the objectives and optimizers: the point
 
@@ -251,10 +253,14 @@ def _serve(conn) -> None:
         jobs = [(spec, None) for spec in specs]
         sink = _Sent(conn)
         try:
-            for group in batch.group_jobs(jobs):
-                batch.run_group(group, jobs, max_rows, memory_mb, sink)
+            for group in [*batch.group_jobs(jobs), None]:
+                if noted:
+                    raise Interrupted(noted[0])
+                if group is not None:
+                    batch.run_group(group, jobs, max_rows, memory_mb, sink)
             conn.send(("end",))
         except Interrupted as exc:
+            noted.clear()
             conn.send(("interrupted", exc.signum))
 
 
