@@ -145,14 +145,15 @@ def _passed_on(engine: Engine):
 
 
 def run_jobs(engine: Engine, jobs: Sequence[tuple[Any, Any]], *, max_rows: int,
-             memory_mb: float, on_done: Callable[[Sequence[int], Sequence[Outcome]], None]
-             ) -> list[Outcome]:
+             memory_mb: float, on_done: Callable[[Sequence[int], Sequence[Outcome]], None],
+             here: Callable[[Sequence[int]], list[Outcome]]) -> list[Outcome]:
     """batch.run_jobs with the computing done by the engine, returning as soon as every
     job's result is known: the rows it sends are recorded here, by a writer that goes on
     while the engine computes the next generation (`settle` waits for it; `on_done` hears
     of each run as it is recorded). What is to run alone, or what an engine that ended did
-    not send, runs here (loading torch). An interrupted engine's rows are recorded KILLED,
-    then `Interrupted` is raised, as in-process."""
+    not send, is computed and recorded in this process by `here` (loading torch). An
+    interrupted engine's rows are recorded KILLED, then `Interrupted` is raised, as
+    in-process."""
     from runner.tracking import datasets
 
     early: list[Outcome | None] = [None] * len(jobs)
@@ -179,22 +180,10 @@ def run_jobs(engine: Engine, jobs: Sequence[tuple[Any, Any]], *, max_rows: int,
         raise Interrupted(signum)
     while len(_WRITES) > 2:  # the generation before the last one is recorded (memory)
         wait(_WRITES.pop(0))
-    here = [i for i in range(len(jobs)) if early[i] is None]
-    if here:  # to run alone, or not sent back: computed here, recorded before returning
-        from runner.sweep import batch
-
-        def done(indices: Sequence[int], found: Sequence[Outcome]) -> None:
-            for i, outcome in zip(indices, found):
-                early[here[i]] = outcome
-            on_done([here[i] for i in indices], found)
-
-        found = batch.run_jobs([jobs[i] for i in here], max_rows=max_rows,
-                               memory_mb=memory_mb, on_done=done)
-        unreported = [i for i, f in zip(here, found) if early[i] is None]
-        for i, outcome in zip(here, found):
+    rest = [i for i, outcome in enumerate(early) if outcome is None]
+    if rest:
+        for i, outcome in zip(rest, here(rest)):
             early[i] = outcome
-        if unreported:  # never reported: no run was recorded for them
-            on_done(unreported, [early[i] for i in unreported])
     return early
 
 
@@ -252,12 +241,16 @@ def _serve(conn) -> None:
             return
         jobs = [(spec, None) for spec in specs]
         sink = _Sent(conn)
+
+        def go_on() -> None:
+            if noted:
+                raise Interrupted(noted[0])
+
         try:
-            for group in [*batch.group_jobs(jobs), None]:
-                if noted:
-                    raise Interrupted(noted[0])
-                if group is not None:
-                    batch.run_group(group, jobs, max_rows, memory_mb, sink)
+            for group in batch.group_jobs(jobs):
+                go_on()
+                batch.run_group(group, jobs, max_rows, memory_mb, sink)
+            go_on()
             conn.send(("end",))
         except Interrupted as exc:
             noted.clear()

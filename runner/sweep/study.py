@@ -369,10 +369,10 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
         load_if_exists=True)
     n_trials = int(min(int(cfg["n_trials"]), points(cfg["sampler"]["name"], space)))
     sweep = _publish({**plan, "pruner": cfg.get("pruner")}, n_trials)
-    trials = study.get_trials()  # before the runs are read: a trial told since has its run
+    known = study.get_trials()  # before the runs are read: a trial told since has its run
     parent = _Parent(sweep, study, cfg, Path(str(config.hydra.sweep.dir)))
     told, retried = retry_stale(study, parent.recorded, plan)
-    lost = unrecorded(trials, parent.trials_run) if sweep is not None else []
+    lost = unrecorded(known, parent.trials_run) if sweep is not None else []
     print(f"study {plan['study']} in {plan['storage']}: {finished(study)} of {n_trials} trials "
           "finished" + (f"; of the trials a killed process left running, {told} were recorded "
                         f"by their runs, {retried} are asked again" if told + retried else "")
@@ -389,7 +389,8 @@ def run_study(config, launcher, arguments: Sequence[str], job_idx: int = 0) -> N
             returns = launcher.launch([_overrides(space, t) for t in trials], job_idx)
             if not reporting:  # it forks: not while this process records runs meanwhile
                 settle()
-                reporting = parent.prepare_report()
+                parent.prepare_report()
+                reporting = True
             job_idx += len(returns)
             for trial, ret in zip(trials, returns):
                 try:
@@ -529,14 +530,13 @@ class _Parent:
 
         search.prepare_importances(plan["study"], plan["storage"])
 
-    def prepare_report(self) -> bool:
+    def prepare_report(self) -> None:
         """Once a generation has run (the launcher's processes loaded), make the report's
-        process ready (runner.sweep.summary), where the sweep has a report. True: done."""
+        process ready (runner.sweep.summary), where the sweep has a report."""
         if self.sweep is not None:
             from runner.sweep import summary
 
             summary.prepare_report()
-        return True
 
     def close(self) -> None:
         """The best trial (the Pareto front for several directions): printed, on the parent

@@ -44,14 +44,20 @@ def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_ro
             reported.add(i)
         on_done(indices, outcomes)
 
+    def here(indices: Sequence[int]) -> list[Outcome]:
+        """These jobs computed in this process, each reported once recorded."""
+        from runner.sweep.batch import run_jobs  # loads torch
+
+        outcomes = run_jobs([jobs[i] for i in indices], max_rows=max_rows,
+                            memory_mb=memory_mb,
+                            on_done=lambda idx, found: noted([indices[i] for i in idx], found))
+        for i, outcome in zip(indices, outcomes):
+            if i not in reported:  # never reported: no run was recorded for it
+                noted([i], [outcome])
+        return outcomes
+
     computer = engine.for_jobs(jobs)
     if computer is not None:  # results now, each run reported as it is recorded
         return engine.run_jobs(computer, jobs, max_rows=max_rows, memory_mb=memory_mb,
-                               on_done=noted)
-    from runner.sweep.batch import run_jobs  # loads torch
-
-    outcomes = run_jobs(jobs, max_rows=max_rows, memory_mb=memory_mb, on_done=noted)
-    for i, outcome in enumerate(outcomes):
-        if i not in reported:  # never reported: no run was recorded for it
-            noted([i], [outcome])
-    return outcomes
+                               on_done=noted, here=here)
+    return here(range(len(jobs)))

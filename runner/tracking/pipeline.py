@@ -144,7 +144,7 @@ def commit_rows(jobs: Sequence[Job], prepared: Future) -> list[Outcome]:
         try:
             ids = retrying(sqlstore.commit, jobs[0][1].client, batch)  # atomic: safe to retry
             return [Outcome.of(run_id, record) for run_id, record in zip(ids, made.records)]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - retried run by run, where errors are per run
             if is_transient(exc):  # locked past the retry budget: run by run would wait
                 raise  # as long again for each run; these runs fail, with the reason
             log.warning(f"writing {len(jobs)} runs at once failed ({first_line(exc)}); "
