@@ -28,6 +28,11 @@ from objectives.datasets import Split, load
 
 # applied in place, to a layer's own fresh output (autograd keeps what their backward needs)
 ACTIVATIONS = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
+# A whole set evaluated without a gradient goes through its samples in blocks whose widest
+# activations (K points × block × width) take about this much: cache-sized, and reused by
+# the allocator rather than fresh pages each time (100 MLPs' training loss on digits: 57 →
+# 33 ms). Each sample's loss is the same as in one block, to rounding.
+EVAL_BLOCK_BYTES = 8 * 2**20
 
 
 class DataObjective(Objective):
@@ -46,6 +51,7 @@ class DataObjective(Objective):
         self.X, self.y = self.features(split.X_train), self.targets(split.y_train)
         self.X_test, self.y_test = self.features(split.X_test), self.targets(split.y_test)
         self.n_train = len(split.y_train)
+        self.width = split.classes or 1  # the widest layer's outputs a sample (blocks)
 
     # ---- what a model defines
     def outputs(self, w: Tensor, X: Tensor) -> Tensor:
@@ -76,23 +82,41 @@ class DataObjective(Objective):
         (B, ..., d) on its own minibatch."""
         if rows is None:  # one group: every point on the training set
             w, scale = x.reshape(1, -1, self.dim), 1.0
-            X, y = self.X.unsqueeze(0), self.y.unsqueeze(0)
+            losses, _ = self._whole_set(w, self.X, self.y)
         else:
             w, X, y = x.reshape(rows.shape[0], -1, self.dim), self.X[rows], self.y[rows]
             scale = self.n_train / rows.shape[1]
-        losses = self.sample_losses(self.outputs(w, X), y)
+            losses = self.sample_losses(self.outputs(w, X), y)
         data = losses.sum(-1) * scale if self.reduction == "sum" else losses.mean(-1)
         return (data + self.penalty(w)).reshape(x.shape[:-1])
 
     def evaluate(self, x: Tensor) -> dict[str, Tensor]:
         """train_loss, test_loss and (classifiers) test_accuracy at each row of x (B, d)."""
         out: dict[str, Tensor] = {"train_loss": self.value(x)}
-        X, y = self.X_test.unsqueeze(0), self.y_test.unsqueeze(0)
-        predicted = self.outputs(x[None], X)  # (1, B, m, o): one group, the test set
-        out["test_loss"] = self.sample_losses(predicted, y).mean(-1)[0]
-        if self.split.task == "classification":
-            out["test_accuracy"] = self.correct(predicted, y).to(x.dtype).mean(-1)[0]
+        classifies = self.split.task == "classification"
+        # one group, the test set: (1, B, m)
+        losses, right = self._whole_set(x[None], self.X_test, self.y_test, classifies)
+        out["test_loss"] = losses.mean(-1)[0]
+        if classifies:
+            out["test_accuracy"] = right.to(x.dtype).mean(-1)[0]
         return out
+
+    def _whole_set(self, w: Tensor, X: Tensor, y: Tensor,
+                   correct: bool = False) -> tuple[Tensor, Tensor | None]:
+        """The per-sample losses (1, K, m) of points w (1, K, d) on a whole set X (m, p),
+        y (m,), and with `correct` whether each prediction is right; in blocks of samples
+        (EVAL_BLOCK_BYTES) where no gradient is wanted."""
+        size = len(y)
+        if not (torch.is_grad_enabled() and w.requires_grad):
+            size = max(1, EVAL_BLOCK_BYTES // (w.shape[1] * self.width * w.element_size()))
+        losses, right = [], []
+        for i in range(0, len(y), size):
+            X_i, y_i = X[None, i:i + size], y[None, i:i + size]
+            out = self.outputs(w, X_i)
+            losses.append(self.sample_losses(out, y_i))
+            if correct:
+                right.append(self.correct(out, y_i))
+        return _joined(losses), _joined(right) if correct else None
 
     def data(self) -> Data:
         return Data(self.split.name, self.split.X_train, self.split.y_train, self.split.source)
@@ -117,6 +141,10 @@ class Minibatch:
 
     def __getattr__(self, name: str):
         return getattr(self.objective, name)
+
+
+def _joined(blocks: list[Tensor]) -> Tensor:
+    return blocks[0] if len(blocks) == 1 else torch.cat(blocks, -1)
 
 
 def _with_intercept(X: Tensor) -> Tensor:
@@ -271,6 +299,7 @@ class MLP(DataObjective):
         self.act_ = ACTIVATIONS[activation]
         super().__init__(split, sum(i * o + o for i, o in self.layers), l2=l2, x0=x0,
                          dtype=dtype, device=device)
+        self.width = max(o for _, o in self.layers)
 
     def targets(self, y: np.ndarray) -> Tensor:
         return (self.tensor(y) if self.split.task == "regression"
@@ -282,8 +311,13 @@ class MLP(DataObjective):
         parts = w.split(self.parts, -1)
         for i, (fan_in, fan_out) in enumerate(self.layers):
             W, b = parts[2 * i].unflatten(-1, (fan_in, fan_out)), parts[2 * i + 1]
-            # (G, K, m, fan_out); the first layer one product for a group's K points
-            h = (torch.einsum("gmp,gkpo->gkmo", h, W) if i == 0 else h @ W).add_(b.unsqueeze(-2))
+            # (G, K, m, fan_out); the first layer one product for a group's K points (a
+            # minibatch a point, K = 1: a batched product, whose backward is a fifth faster)
+            if i == 0 and W.shape[1] > 1:
+                h = torch.einsum("gmp,gkpo->gkmo", h, W)
+            else:
+                h = (h.unsqueeze(1) if i == 0 else h) @ W
+            h = h.add_(b.unsqueeze(-2))
             if i < len(self.layers) - 1:
                 h = self.act_(h)
         return h
@@ -304,9 +338,12 @@ class MLP(DataObjective):
 
 
 def _cross_entropy(out: Tensor, y: Tensor) -> Tensor:
-    """−log softmax(out)[y] per sample: (G, K, m) from (G, K, m, C) and labels (G, m)."""
+    """−log softmax(out)[y] per sample, as log Σ exp(out) − out[y]: (G, K, m) from
+    (G, K, m, C) and labels (G, m). The same value as log_softmax's (max-shifted both;
+    measured within 2e-15), at under half the cost, backward included: torch's log_softmax
+    over a last axis of a few classes is slow on a CPU."""
     index = y.unsqueeze(1).expand(out.shape[:-1]).unsqueeze(-1)
-    return -torch.log_softmax(out, -1).gather(-1, index)[..., 0]
+    return torch.logsumexp(out, -1) - out.gather(-1, index)[..., 0]
 
 
 def _classification(dataset, test_fraction, seed, standardize, n, features, noise) -> Split:

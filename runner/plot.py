@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -55,10 +56,13 @@ def draw_run(client, run_id: str, gif: bool = False) -> list[str]:
     return draw_run_later(client, run_id, gif)()
 
 
-def draw_run_later(client, run_id: str, gif: bool = False) -> Callable[[], list[str]]:
-    """draw_run, drawn in a forked process (runner.forked) while this one goes on (a sweep
-    builds its report): the run's files are read here, its plots drawn there and logged
-    here by the function returned, which gives their names or raises what failed."""
+def draw_run_later(client, run_id: str, gif: bool = False,
+                   elsewhere: Callable[..., Callable[[], Any]] = forked,
+                   ) -> Callable[[], list[str]]:
+    """draw_run, drawn in another process while this one goes on (a sweep builds its
+    report): the run's files are read here, its plots drawn there (`elsewhere`, as
+    runner.forked.forked: a forked process, or a sweep's engine) and logged here by the
+    function returned, which gives their names or raises what failed."""
     run = client.get_run(run_id)
     tmp = tempfile.TemporaryDirectory(prefix="gradlab-plot-")
     folder = Path(tmp.name)
@@ -69,8 +73,8 @@ def draw_run_later(client, run_id: str, gif: bool = False) -> Callable[[], list[
         tmp.cleanup()
         raise
     pyplot()  # here, before the fork: the report that a sweep builds meanwhile needs it too
-    drawing = forked(_draw_files, folder, run.info.run_name, gif,
-                     default="the process drawing them ended unexpectedly")
+    drawing = elsewhere(_draw_files, folder, run.info.run_name, gif,
+                        default="the process drawing them ended unexpectedly")
 
     def log() -> list[str]:
         try:

@@ -1,6 +1,7 @@
-"""The engine process of a batched Optuna study (runner.sweep.engine): the command never
-loads torch, the results are those computed in-process to the last bit, and an engine
-that dies, or a Ctrl-C that reaches it, loses nothing. Real studies, stores and CLI."""
+"""The engine process of a batched sweep (runner.sweep.engine): the command never loads
+torch, the results are those computed in-process to the last bit, and an engine that dies,
+or a Ctrl-C that reaches it, loses nothing; a plain sweep's store opened while the engine
+computes still refuses bad input in one line. Real sweeps, studies, stores and CLI."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from runner.constants import BEST_RUN_TAG
 from runner.sweep import engine
 from tests.conftest import Store, run_cli, start_cli, wait_until
+from tests.test_faults import session_processes
 from tests.test_optuna import (
     ADAM,
     OPTUNA,
@@ -39,10 +42,12 @@ def finals(store: Store) -> dict[int, tuple]:
             for r in trial_runs(store)}
 
 
-def test_only_a_batched_study_command_line_forks_the_engine():
+def test_only_a_batched_sweep_command_line_forks_the_engine():
     assert engine.wanted(["-m", "hydra/sweeper=optuna", "hydra/launcher=vectorized", "x=1"])
-    assert not engine.wanted(["-m", "hydra/launcher=vectorized", "optimizer.lr=0.1,0.2"])
+    assert engine.wanted(["-m", "hydra/launcher=vectorized", "optimizer.lr=0.1,0.2"])
     assert not engine.wanted(["hydra/sweeper=optuna", "hydra/launcher=vectorized"])
+    assert not engine.wanted(["-m", "optimizer.lr=0.1,0.2"])  # the basic launcher
+    assert not engine.wanted(["-m", "hydra/launcher=vectorized", "x=1,2", "resume=true"])
 
 
 def test_the_command_never_loads_torch_and_gets_the_same_bits(tmp_path: Path):
@@ -59,6 +64,43 @@ def test_the_command_never_loads_torch_and_gets_the_same_bits(tmp_path: Path):
     assert len(with_engine) == 12 and with_engine == in_process
     values = [{t.number: t.values for t in study_of(s).trials} for s in stores.values()]
     assert values[0] == values[1]
+
+
+# minibatch SGD on digits (each row its own batches and evaluations), and a bad rate: a
+# FAILED run with its reason
+MLP_SWEEP = ("-m", *VECTORIZED, "objective=mlp", "sampling=minibatch", "optimizer=momentum",
+             "optimizer.lr=0.05,0.1,-1", "seed=0,1", "steps=60")
+
+
+def by_name(store: Store) -> dict[str, tuple]:
+    """Each configuration's run: its status and metrics but the seconds it took, by name."""
+    return {r.info.run_name: (r.info.status, {k: v for k, v in r.data.metrics.items()
+                                              if k != "wall_time_s"})
+            for r in store.runs() if r.data.tags.get("role") != "sweep"}
+
+
+def test_a_plain_sweep_is_computed_by_the_engine_to_the_same_bits(tmp_path: Path):
+    stores = {}
+    for name, env in (("engine", {}), ("in_process", {engine.OFF_ENV: "0"})):
+        store = stores[name] = Store(tmp_path / name)
+        proc = run_cli(*MLP_SWEEP, f"tracking.uri={store.uri}", cwd=store.folder,
+                       module="tests.fixtures.torch_loaded", env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert f"torch loaded: {name == 'in_process'}" in proc.stderr
+    with_engine, in_process = (by_name(s) for s in stores.values())
+    assert len(with_engine) == 6 and with_engine == in_process
+    statuses = sorted(status for status, _ in with_engine.values())
+    assert statuses == ["FAILED"] * 2 + ["FINISHED"] * 4
+    histories = []
+    for store in stores.values():
+        (run,) = [r for r in store.runs() if r.info.run_name.endswith("lr=0.1 seed=1 steps=60")]
+        histories.append([store.history(run.info.run_id, k) for k in ("loss", "test_loss")])
+        assert len(histories[-1][0]) == 61
+        # the best run's plots: drawn by the engine, or by a process forked in-process
+        (parent,) = [r for r in store.runs() if r.data.tags.get("role") == "sweep"]
+        files = store.client.list_artifacts(parent.data.tags[BEST_RUN_TAG])
+        assert "loss.png" in {f.path for f in files}
+    assert histories[0] == histories[1]
 
 
 def _children(pid: int) -> list[int]:
@@ -126,3 +168,42 @@ def test_trials_told_whose_runs_were_lost_are_run_again_with_the_same_values(sto
     assert "8 of 8 trials finished; 2 told before a kill lost their runs: run again" \
         in again.stdout
     assert_each_trial_once(store, study_of(store), 8)  # the new runs: the values told
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_an_engine_killed_mid_sweep_loses_nothing(store: Store):
+    """Chunks of 25 rows: the engine is killed once some are recorded; the command computes
+    the rest itself, each configuration one FINISHED run."""
+    proc = start_cli("-m", *VECTORIZED, "optimizer.lr=0.01,0.02", "seed=range(0,50)",
+                     "steps=20000", "hydra.launcher.max_rows=25", "artifacts.plots=false",
+                     f"tracking.uri={store.uri}", cwd=store.folder)
+    try:
+        wait_until(lambda: store.folder.joinpath("mlflow.db").exists()
+                   and len(store.runs()) >= 26, timeout=240)  # the parent and a chunk
+        os.kill(_engine_pid(proc.pid), signal.SIGKILL)
+        assert proc.wait(timeout=300) == 0, (store.folder / "cli.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    runs = [r for r in store.runs() if r.data.tags.get("role") != "sweep"]
+    assert len(runs) == 100 and {r.info.status for r in runs} == {"FINISHED"}
+    assert len({r.info.run_name for r in runs}) == 100
+
+
+@pytest.mark.parametrize("uri, says", [
+    ("sqlite:///{tmp}", "it is a folder"),
+    ("postgresql://gradlab@127.0.0.1:{port}/mlflow", "cannot reach the tracking database"),
+])
+def test_a_plain_sweep_whose_store_is_unusable_stops_in_one_line(tmp_path, uri, says):
+    """The store opens while the engine computes: still one line, no run, no process."""
+    from tests.conftest import free_port
+
+    uri = uri.format(tmp=tmp_path, port=free_port())
+    proc = start_cli("-m", *VECTORIZED, "optimizer.lr=0.1,0.2", "steps=200000",
+                     f"tracking.uri={uri}", cwd=tmp_path)
+    code = proc.wait(timeout=120)
+    log = (tmp_path / "cli.log").read_text()
+    errors = [line for line in log.splitlines() if not line.startswith("[")]  # Hydra's log
+    assert code == 2 and says in log and len(errors) == 1, log[-2000:]
+    assert "Traceback" not in log
+    wait_until(lambda: not session_processes(proc.pid), timeout=10)  # the engine too

@@ -73,6 +73,45 @@ def test_mlp_gradient_passes_gradcheck_and_matches_central_differences():
     assert float((central - exact).abs().max() / exact.abs().max()) < 1e-8
 
 
+def test_the_cross_entropy_is_torchs():
+    """An MLP's and softmax regression's per-sample loss, log Σ exp − out[y], is
+    torch.nn.functional.cross_entropy's, and so is its gradient, to rounding."""
+    for objective in (MLP(dataset="digits"), SoftmaxRegression(dataset="digits")):
+        x = torch.stack([objective.initial_point(s) for s in range(3)]) + 0.1
+        x.requires_grad_(True)
+        ours = objective.sample_losses(objective.outputs(x[None], objective.X[None]),
+                                       objective.y[None])[0]
+        out = objective.outputs(x[None], objective.X[None])[0]
+        theirs = torch.stack([torch.nn.functional.cross_entropy(o, objective.y,
+                                                                reduction="none") for o in out])
+        torch.testing.assert_close(ours, theirs, rtol=1e-14, atol=1e-14)
+        (g_ours,) = torch.autograd.grad(ours.sum(), x)
+        (g_theirs,) = torch.autograd.grad(theirs.sum(), x)
+        torch.testing.assert_close(g_ours, g_theirs, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("make_objective", [lambda: MLP(dataset="digits", hidden=[32, 16]),
+                                            lambda: SoftmaxRegression(dataset="wine"),
+                                            lambda: Logistic(dataset="breast_cancer")])
+def test_a_whole_set_evaluated_in_blocks_is_the_same_to_the_bit(monkeypatch, make_objective):
+    """Without a gradient, 100 points' losses on the training and test sets go through the
+    samples in blocks (learning.EVAL_BLOCK_BYTES): each point's values are those of one
+    block, and those of the point alone, to rounding (the products' shapes differ)."""
+    from objectives import learning
+
+    objective = make_objective()
+    x = torch.stack([objective.initial_point(s) for s in range(100)]) + 0.05
+    with torch.no_grad():
+        monkeypatch.setattr(learning, "EVAL_BLOCK_BYTES", 2**15)  # 10 to 40 samples a block
+        blocked = objective.evaluate(x)
+        monkeypatch.setattr(learning, "EVAL_BLOCK_BYTES", 2**40)
+        whole = objective.evaluate(x)
+        alone = objective.evaluate(x[7:8])
+    for key, values in whole.items():
+        torch.testing.assert_close(blocked[key], values, rtol=1e-13, atol=0)
+        torch.testing.assert_close(alone[key][0], values[7], rtol=1e-13, atol=0)
+
+
 def test_a_minibatch_gradient_is_unbiased():
     """At a fixed point, the mean of 4,000 minibatch gradients (batch 16 of breast_cancer's
     427 training samples) is the full gradient, within 5 standard errors per coordinate."""

@@ -46,9 +46,6 @@ class VectorizedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from runner.tracking.files import Writers
-
-        Writers.shared().start()  # its processes start while torch is imported (next line)
         from runner.constants import EXIT_SIGNAL
         from runner.errors import Interrupted
         from runner.sweep.composer import Composer

@@ -11,7 +11,7 @@ import shutil
 import signal
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from runner.constants import (
     UNHASHED,
 )
 from runner.errors import first_line
-from runner.sweep import hydra_private, ledger
+from runner.sweep import engine, hydra_private, ledger
 from runner.tracking import ui
 
 # The launching process hands the sweep's tracking ids to its jobs through SWEEP_ENV: jobs
@@ -56,6 +56,17 @@ def is_study(target: str | None) -> bool:
 def sweep_info() -> dict[str, str] | None:
     text = os.environ.get(SWEEP_ENV)
     return json.loads(text) if text else None
+
+
+# a plain sweep's opening, waiting until its jobs are on their way to the engine
+_DEFERRED: list[Callable[[], None]] = []
+
+
+def opened() -> dict[str, str] | None:
+    """The sweep's tracking ids, its store opened now if that waited (SweepTracking)."""
+    while _DEFERRED:
+        _DEFERRED.pop()()
+    return sweep_info()
 
 
 def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
@@ -244,12 +255,23 @@ class SweepTracking(Callback):
         with _or_exit("the sweep cannot start"):
             check_sweeper(config)
             check_launch(config)
-            open_sweep(config, os.getcwd(), list(config.hydra.overrides.task),
-                       str(config.hydra.sweep.dir), list(config.hydra.overrides.hydra))
+        cwd = os.getcwd()
+
+        def opening() -> None:
+            with _or_exit("the sweep cannot start"):
+                open_sweep(config, cwd, list(config.hydra.overrides.task),
+                           str(config.hydra.sweep.dir), list(config.hydra.overrides.hydra))
+
+        # a plain sweep for the engine: its jobs go there first, then MLflow loads (opened)
+        if engine.serving() and not config.resume and not is_study(
+                config.hydra.sweeper.get("_target_")):
+            _DEFERRED.append(opening)
+        else:
+            opening()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         collector.resume()  # if no job did (a launcher whose jobs run elsewhere)
-        info = sweep_info()
+        info = opened()
         if info is None:
             return
         with _or_exit("the sweep's summary was not recorded (its runs are)", EXIT_INCOMPLETE):

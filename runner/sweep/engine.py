@@ -1,35 +1,41 @@
-"""The engine: a process that computes an Optuna study's batched generations, forked as the
-command starts, before it loads MLflow or torch.
+"""The engine: a process that computes a batched sweep's rows, forked as the command
+starts, before it loads MLflow or torch.
 
-In a batched study (`hydra/sweeper=optuna hydra/launcher=vectorized`) the command loads
-Hydra, MLflow and Optuna, opens the store and asks the first trials, then loads torch and
-computes: about 3.5 s of libraries one after the other on a 2-core machine, a third of a
-200-trial search; and each generation is computed, then recorded, then told, one after
-the other. Forked first, the engine loads torch (and the objectives and optimizers) on the
-other core meanwhile, and the command never loads it. Each generation, the command sends
+A batched sweep (`-m ... hydra/launcher=vectorized`) run in one process loads Hydra, MLflow
+(and Optuna), opens the store, then loads torch and computes, then records: about 3.5 s of
+libraries one after the other on a 2-core machine, and the computing and recording one
+after the other too. Forked first, the engine loads torch (and the objectives and
+optimizers) on the other core meanwhile, and the command never loads it. The command sends
 the jobs' RunSpecs; the engine groups and computes them as `batch.run_group` does
-in-process and sends back, a chunk at a time, each row's record and files (`Made`), the
-message of a configuration that cannot run, or that a configuration is to run alone
-(L-BFGS, torch.optim, a stacked step that failed), which the command then runs itself. The
-engine never writes to the store.
+in-process, on one thread, and sends back, a part at a time, each row's record and files
+(`Made`), the message of a configuration that cannot run, or that a configuration is to run
+alone (L-BFGS, torch.optim, a stacked step that failed), which the command then runs
+itself. The engine never writes to the store.
 
-The command tells the study a generation's results as soon as they arrive and records the
-runs on its writer thread while the engine computes the next generation (`settle` waits
-for them; at most three generations are held). A process killed in between leaves told
-trials without runs: the next invocation runs them again (runner.sweep.study.unrecorded);
-the same parameters give the same values, bit for bit.
+A plain sweep sends its jobs as soon as they are composed: the command opens the store
+(loading MLflow) and gets its report's figures ready while the engine computes, and records
+each part as it comes, at most two waiting (the engine waits to send more: memory stays
+bounded). Once done, the engine gets ready to draw, and draws the best run's plots
+(`later`) while the command builds the report.
 
-Only where it pays and is safe: the command line names both plugins, the study has no pruner
-(a pruning row reports to its trial from inside the loop), the jobs do not resume, and the
-platform forks. `GRADLAB_ENGINE=0` turns it off. If the engine ends unexpectedly the
-command computes what it had not sent back itself; if the command ends, the engine ends
-(it is killed with it on Linux, and sees its pipe close elsewhere).
+An Optuna study (`hydra/sweeper=optuna`) sends a generation at a time. The command tells
+the study a generation's results as soon as they arrive and records the runs on its writer
+thread while the engine computes the next generation (`settle` waits for them; at most
+three generations are held). A process killed in between leaves told trials without runs:
+the next invocation runs them again (runner.sweep.study.unrecorded); the same parameters
+give the same values, bit for bit.
+
+Only where it pays and is safe: the command line names the launcher, it does not resume
+(finished runs are looked up in the store first), a study has no pruner (a pruning row
+reports to its trial from inside the loop), and the platform forks. `GRADLAB_ENGINE=0`
+turns it off. If the engine ends unexpectedly the command computes what it had not sent
+back itself; if the command ends, the engine ends (it is killed with it on Linux, and sees
+its pipe close elsewhere).
 
 Signals: while the engine computes, the first SIGINT or SIGTERM turns into `Interrupted` as
 in-process (the rows end KILLED with the steps taken and are sent back); one that comes
 while it does not (loading, between groups) stops the next work it is given, before it
-starts. Ctrl-C reaches both processes; a SIGTERM to the command is passed on. A second
-signal to the command kills the engine.
+starts. A signal to the command is passed on; a second one kills the engine.
 """
 
 from __future__ import annotations
@@ -38,9 +44,10 @@ import atexit
 import contextlib
 import ctypes
 import os
+import pickle
 import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import replace
 from typing import Any
 
@@ -53,10 +60,11 @@ _RUNNING: list[Engine] = []
 
 
 def wanted(argv: Sequence[str]) -> bool:
-    """Whether this command line is a batched study the engine is for."""
+    """Whether this command line is a batched sweep the engine is for (one that resumes
+    looks its finished runs up in the store first: computed in its own process)."""
     return (hasattr(os, "fork") and os.environ.get(OFF_ENV, "1") != "0"
             and bool({"-m", "--multirun"} & set(argv))
-            and "hydra/launcher=vectorized" in argv and "hydra/sweeper=optuna" in argv)
+            and "hydra/launcher=vectorized" in argv and "resume=true" not in argv)
 
 
 def start(argv: Sequence[str]) -> None:
@@ -66,16 +74,21 @@ def start(argv: Sequence[str]) -> None:
         _RUNNING.append(Engine())
 
 
-def for_jobs(jobs: Sequence[tuple[Any, Any]]) -> Engine | None:
+def serving() -> bool:
+    """Whether this process has an engine (forked at its start, still there)."""
+    return bool(_RUNNING) and _RUNNING[0].alive and _RUNNING[0].owner == os.getpid()
+
+
+def for_specs(specs: Sequence[Any]) -> Engine | None:
     """The engine, if there is one and these jobs may go to it; one that may not serve the
     sweep's first jobs (a pruner, resume) ends: it will not serve any."""
-    if not _RUNNING or not jobs:
+    if not serving() or not specs:
         return None
     engine = _RUNNING[0]
     from runner.sweep.study import sweep_plan
 
     plan = sweep_plan() or {}
-    if engine.alive and not plan.get("prune_every") and not jobs[0][0].resume:
+    if not plan.get("prune_every") and not specs[0].resume:
         return engine
     engine.stop()
     return None
@@ -88,7 +101,7 @@ class Engine:
         from runner.forked import serving
 
         self.pid, self.conn = serving(_serve)
-        self.alive = True
+        self.alive, self.owner = True, os.getpid()  # a process forked since holds a copy
         atexit.register(self.stop)
 
     def stop(self) -> None:
@@ -102,16 +115,24 @@ class Engine:
             self.conn.close()
 
     def compute(self, specs: Sequence[Any], max_rows: int, memory_mb: float,
-                on_part: Callable[[list[int], str, Any], None]) -> int:
-        """Have the engine compute these jobs; `on_part(indices, kind, payload)` hears of
-        each part as it comes: "made" (the rows' Made and data set), "failure" (a message)
-        or "alone". Returns the signal that interrupted the work (0 if none). An engine
-        that ended leaves unreported the jobs it had not sent back."""
+                on_part: Callable[[list[int], str, Any], None],
+                meanwhile: Callable[[], None], report_next: bool = False) -> int:
+        """Have the engine compute these jobs; this process runs `meanwhile`, then
+        `on_part(indices, kind, payload)` hears of each part as it comes: "made" (the rows'
+        Made and data set), "failure" (a message) or "alone". With `report_next` (a plain
+        sweep), the engine gets ready to draw the best run's plots once done (later).
+        Returns the signal that interrupted the work (0 if none). An engine that ended
+        leaves unreported the jobs it had not sent back."""
+        message: tuple = ("lost",)
         with _passed_on(self) as signals:
             try:
-                self.conn.send(("jobs", list(specs), max_rows, memory_mb))
-                _release()  # the last generation's runs: recorded while these are computed
-                while (message := self.conn.recv())[0] == "part":
+                self.conn.send(("jobs", list(specs), max_rows, memory_mb, report_next))
+            except OSError:  # it ended: everything is computed here
+                self.stop()
+            _release()  # the last generation's runs: recorded while these are computed
+            meanwhile()
+            try:
+                while self.alive and (message := self.conn.recv())[0] == "part":
                     on_part(*message[1:])
             except (EOFError, OSError):  # it ended: the rest is computed here
                 self.stop()
@@ -123,8 +144,10 @@ class Engine:
 
 @contextlib.contextmanager
 def _passed_on(engine: Engine):
-    """While the engine computes: a SIGTERM (or SIGINT) here is noted and passed on to it,
-    or, if it comes again, ends the engine (the runs in its hands are lost)."""
+    """While the engine computes: a SIGTERM or SIGINT here is noted and passed on to it (a
+    Ctrl-C at a terminal reaches it twice: the second is noted there, and the command ends
+    before giving it more work), or, if it comes again, ends the engine (the runs in its
+    hands are lost)."""
     noted: list[int] = []
 
     def handler(signum, frame):
@@ -132,9 +155,8 @@ def _passed_on(engine: Engine):
         if len(noted) > 1:
             engine.stop()
             raise Interrupted(signum)
-        if signum == signal.SIGTERM:  # Ctrl-C reached the engine itself
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(engine.pid, signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(engine.pid, signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -144,39 +166,66 @@ def _passed_on(engine: Engine):
             signal.signal(sig, old)
 
 
-def run_jobs(engine: Engine, jobs: Sequence[tuple[Any, Any]], *, max_rows: int,
-             memory_mb: float, on_done: Callable[[Sequence[int], Sequence[Outcome]], None],
+def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Sequence[Any]], *,
+             max_rows: int, memory_mb: float,
+             on_done: Callable[[Sequence[int], Sequence[Outcome]], None],
              here: Callable[[Sequence[int]], list[Outcome]]) -> list[Outcome]:
-    """batch.run_jobs with the computing done by the engine, returning as soon as every
-    job's result is known: the rows it sends are recorded here, by a writer that goes on
-    while the engine computes the next generation (`settle` waits for it; `on_done` hears
-    of each run as it is recorded). What is to run alone, or what an engine that ended did
-    not send, is computed and recorded in this process by `here` (loading torch). An
-    interrupted engine's rows are recorded KILLED, then `Interrupted` is raised, as
-    in-process."""
-    from runner.tracking import datasets
+    """batch.run_jobs with the computing done by the engine: the specs go to it, then
+    `open_jobs` gives each its context here (a plain sweep opens its store meanwhile), and
+    the rows it sends are recorded on a writer thread as they come (`on_done` hears of each
+    run as it is recorded). In a study this returns as soon as every job's result is known,
+    and the writer goes on while the engine computes the next generation (`settle` waits
+    for it); in a plain sweep, once every run is recorded, with at most two parts of rows
+    waiting for the writer (the engine waits to send more: memory stays bounded). What is
+    to run alone, or what an engine that ended did not send, is computed and recorded in
+    this process by `here` (loading torch). An interrupted engine's rows are recorded
+    KILLED, then `Interrupted` is raised, as in-process."""
+    from runner.sweep.study import sweep_plan
 
-    early: list[Outcome | None] = [None] * len(jobs)
-    writer = _writer()
+    in_study = sweep_plan() is not None
+    early: list[Outcome | None] = [None] * len(specs)
+    recorded: dict[int, Outcome] = {}
+    jobs: list = []
     writes: list = []
 
+    def told(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:
+        recorded.update(zip(indices, outcomes))
+        on_done(indices, outcomes)
+
+    def meanwhile() -> None:
+        jobs.extend(open_jobs())
+        if not in_study:
+            _report_ready()
+
+    def write(fn: Callable[..., Any], *args) -> None:
+        if in_study:  # recorded once the next generation is sent: not while it is asked
+            _held(writes, fn, *args)
+            return
+        while sum(not w.done() for w in writes) > 1:
+            wait(writes, return_when=FIRST_COMPLETED)
+        writes.append(fn(*args))
+
     def on_part(indices: list[int], kind: str, payload: Any) -> None:
+        from runner.tracking import datasets
+
+        writer = _writer()
         if kind == "made":
             made, data = payload
-            _held(writes, writer.made, indices, [jobs[i] for i in indices],
-                  replace(made, inputs=datasets.from_data(data)), on_done)
+            write(writer.made, indices, [jobs[i] for i in indices],
+                  replace(made, inputs=datasets.from_data(data)), told)
             for i, record in zip(indices, made.records):
                 early[i] = Outcome(None, record.result())
         elif kind == "failure":
-            _held(writes, writer.failure, indices[0], jobs[indices[0]], _Failure(payload),
-                  on_done)
+            write(writer.failure, indices[0], jobs[indices[0]], _Failure(payload), told)
             early[indices[0]] = Outcome.failure(payload)
         # "alone": left to run here
 
-    signum = engine.compute([spec for spec, _ in jobs], max_rows, memory_mb, on_part)
+    signum = engine.compute(specs, max_rows, memory_mb, on_part, meanwhile,
+                            report_next=not in_study)
     _WRITES.append(writes)
-    if signum:
+    if signum or not in_study:
         settle()
+    if signum:
         raise Interrupted(signum)
     while len(_WRITES) > 2:  # the generation before the last one is recorded (memory)
         wait(_WRITES.pop(0))
@@ -184,7 +233,44 @@ def run_jobs(engine: Engine, jobs: Sequence[tuple[Any, Any]], *, max_rows: int,
     if rest:
         for i, outcome in zip(rest, here(rest)):
             early[i] = outcome
+    if not in_study:  # recorded: with their run ids
+        early = [recorded.get(i, outcome) for i, outcome in enumerate(early)]
     return early
+
+
+def _report_ready() -> None:
+    """While a plain sweep is computed: what its report needs loaded (pyplot, a first
+    figure drawn: about half a second that its end no longer waits for)."""
+    from runner.headless import warm_up
+    from runner.sweep import summary  # noqa: F401 - the report's modules
+
+    warm_up()
+
+
+def later(fn: Callable[..., Any], *args, default: Any = None) -> Callable[[], Any]:
+    """fn(*args) computed by the engine, idle once the sweep is computed, with torch and
+    pyplot loaded (a best run's plots build its objective); without one, or in a process
+    forked from the one that owns it, in a forked process (runner.forked.forked). Calling
+    what is returned waits for the value; `default` if the engine ends first."""
+    from runner.forked import forked
+
+    engine = _RUNNING[0] if _RUNNING else None
+    if engine is None or not engine.alive or engine.owner != os.getpid():
+        return forked(fn, *args, default=default)
+    try:
+        engine.conn.send(("call", fn, args))
+    except Exception:  # noqa: BLE001 - arguments that do not pickle, an engine that ended
+        return forked(fn, *args, default=default)
+
+    def value() -> Any:
+        try:
+            kind, payload = engine.conn.recv()
+        except (EOFError, OSError):
+            engine.stop()
+            return default
+        return payload if kind == "value" else default
+
+    return value
 
 
 # the writer of a batched study's runs, kept across its generations, and their writes;
@@ -231,14 +317,24 @@ def _serve(conn) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: noted.append(signum))
     _die_with_parent()
+    import torch
+
     from runner.sweep import batch  # torch, the objectives and optimizers: the point
+
+    # one thread: the command works on the other core meanwhile (loading MLflow, recording);
+    # torch's second thread would fight it (measured: 100 MLPs' sweep 0.7 s slower with two)
+    torch.set_num_threads(1)
 
     collector.resume()
     while True:
         try:
-            _, specs, max_rows, memory_mb = conn.recv()
+            message = conn.recv()
         except (EOFError, OSError):
             return
+        if message[0] == "call":
+            conn.send(_called(*message[1:]))
+            continue
+        _, specs, max_rows, memory_mb, report_next = message
         jobs = [(spec, None) for spec in specs]
         sink = _Sent(conn)
 
@@ -255,6 +351,22 @@ def _serve(conn) -> None:
         except Interrupted as exc:
             noted.clear()
             conn.send(("interrupted", exc.signum))
+            continue
+        if report_next:  # the best run's plots may come next (later): drawn warm
+            from runner import plot  # noqa: F401 - what they are drawn with
+            from runner.headless import warm_up
+
+            warm_up()
+
+
+def _called(fn: Callable[..., Any], args: tuple) -> tuple[str, Any]:
+    """fn(*args) as a message: its value, or that it failed (the caller has a default)."""
+    try:
+        value = fn(*args)
+        pickle.dumps(value)
+    except Exception as exc:  # noqa: BLE001 - the caller's default stands for it
+        return ("failed", str(exc))
+    return ("value", value)
 
 
 def _die_with_parent() -> None:

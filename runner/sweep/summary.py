@@ -8,13 +8,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from io import BytesIO
 from pathlib import Path
 
 from runner.constants import BEST_RUN_TAG, OVERRIDES_TAG, PARENT_TAG, STATUS_TAG
 from runner.errors import first_line
 from runner.forked import Later, forked
-from runner.headless import pyplot
+from runner.headless import warm_up
 from runner.report import build as build_report
 from runner.report.tables import markdown as markdown_table
 from runner.report.tables import write_csv as write_table
@@ -141,27 +140,21 @@ def _build_there(uri: str, *args) -> str | None:
 def _warm_up() -> None:
     from runner import artifacts, build  # noqa: F401 - the best run's plots build its
     #  objective: torch, loaded now where the sweep's process has not (runner.sweep.engine)
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(2, 2), layout="constrained")
-    ax.plot([1, 2], [1, 10], "o-", label="warm-up")
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.legend()
-    fig.savefig(BytesIO(), format="png")
-    plt.close(fig)
+    warm_up()
 
 
 def _plots_later(client, run_id: str) -> Callable[[], None]:
     """The best run's plots (runner.plot), drawn in a forked process from now on; what is
     returned logs them. A failure is said, and the sweep still ends."""
     from runner.plot import draw_run_later
+    from runner.sweep import engine
 
     def said(exc: Exception) -> None:
         print(f"warning: the best run's plots were not drawn: {first_line(exc)} "
               f"(python -m runner.plot {run_id} draws them)", file=sys.stderr)
 
     try:
-        log = draw_run_later(client, run_id)
+        log = draw_run_later(client, run_id, elsewhere=engine.later)
     except Exception as exc:  # noqa: BLE001 - the runs are recorded; only the picture is lost
         said(exc)
         return lambda: None

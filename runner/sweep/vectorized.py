@@ -2,31 +2,43 @@
 
 Hydra hands the launcher every job's overrides; here each becomes a RunSpec (composed once
 per combination of group choices), is given where it logs, and runs in `batch.run_jobs`, or
-in a batched study's engine process (runner.sweep.engine), which spares this one torch.
+in the engine process (runner.sweep.engine), which spares this one torch. A plain sweep's
+jobs go to the engine before the sweep's MLflow store is opened (runner.sweep.callbacks.
+opened): the first rows are computed while this process loads MLflow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.results import Outcome
 from runner.spec import RunSpec
 from runner.sweep import engine, ledger
-from runner.sweep.callbacks import sweep_info
+from runner.sweep.callbacks import opened, sweep_info
 from runner.sweep.composer import Composer
-from runner.tracking.pipeline import Job
-from runner.tracking.runs import context
+
+if TYPE_CHECKING:  # MLflow: loaded once the jobs are on their way (a plain sweep's engine)
+    from runner.tracking.pipeline import Job
 
 
-def compose_jobs(composer: Composer, job_overrides: Sequence[Sequence[str]]) -> list[Job]:
-    """Each job's spec, and where it logs (the sweep's parent, made by SweepTracking)."""
-    sweep, jobs = sweep_info(), []
+def compose_specs(composer: Composer, job_overrides: Sequence[Sequence[str]]) -> list[RunSpec]:
+    """Each job's spec."""
+    specs = []
     for overrides in job_overrides:
         task, choices = composer.compose(list(overrides))
-        spec = RunSpec.from_config(task, choices, overrides)
-        jobs.append((spec, context(spec, sweep, Path.cwd())))
-    return jobs
+        specs.append(RunSpec.from_config(task, choices, overrides))
+    return specs
+
+
+def with_contexts(specs: Sequence[RunSpec]) -> list[Job]:
+    """Each job with where it logs (the sweep's parent, made by SweepTracking: now, if its
+    opening waited for the jobs to go to the engine)."""
+    from runner.tracking.runs import context
+
+    sweep = opened()
+    return [(spec, context(spec, sweep, Path.cwd())) for spec in specs]
 
 
 def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_rows: int,
@@ -36,7 +48,15 @@ def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_ro
     study's engine, after this returns: runner.sweep.engine.settle waits). The composer
     (one a sweep, kept across launches: an Optuna study launches a generation at a time)
     composes each combination of group choices once."""
-    jobs, info, reported = compose_jobs(composer, job_overrides), sweep_info(), set()
+    specs, jobs, reported, info = compose_specs(composer, job_overrides), [], set(), {}
+
+    def open_jobs() -> list[Job]:
+        from runner.tracking.files import Writers
+
+        jobs.extend(with_contexts(specs))
+        info.update(sweep_info() or {})
+        Writers.shared().start()  # the files' processes: ready when the first rows are
+        return jobs
 
     def noted(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:
         for i, outcome in zip(indices, outcomes):
@@ -56,8 +76,9 @@ def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_ro
                 noted([i], [outcome])
         return outcomes
 
-    computer = engine.for_jobs(jobs)
-    if computer is not None:  # results now, each run reported as it is recorded
-        return engine.run_jobs(computer, jobs, max_rows=max_rows, memory_mb=memory_mb,
-                               on_done=noted, here=here)
+    computer = engine.for_specs(specs)
+    if computer is not None:  # computed there while the jobs are opened here
+        return engine.run_jobs(computer, specs, open_jobs, max_rows=max_rows,
+                               memory_mb=memory_mb, on_done=noted, here=here)
+    open_jobs()
     return here(range(len(jobs)))
