@@ -50,8 +50,9 @@ def test_only_a_batched_sweep_command_line_forks_the_engine():
     assert not engine.wanted(["-m", "hydra/launcher=vectorized", "x=1,2", "resume=true"])
 
 
-def test_the_command_never_loads_torch_and_gets_the_same_bits(tmp_path: Path):
-    args = (*STUDY, "hydra.sweeper.n_trials=12", "hydra.sweeper.n_jobs=4")
+def both_ways(tmp_path: Path, *args: str) -> dict[str, Store]:
+    """The command run with the engine and without, each to its own store; the first one's
+    own process never loads torch, the second one's does."""
     stores = {}
     for name, env in (("engine", {}), ("in_process", {engine.OFF_ENV: "0"})):
         store = stores[name] = Store(tmp_path / name)
@@ -59,6 +60,12 @@ def test_the_command_never_loads_torch_and_gets_the_same_bits(tmp_path: Path):
                        module="tests.fixtures.torch_loaded", env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"torch loaded: {name == 'in_process'}" in proc.stderr
+    return stores
+
+
+def test_the_command_never_loads_torch_and_gets_the_same_bits(tmp_path: Path):
+    stores = both_ways(tmp_path, *STUDY, "hydra.sweeper.n_trials=12", "hydra.sweeper.n_jobs=4")
+    for store in stores.values():
         assert_each_trial_once(store, study_of(store), 12)
     with_engine, in_process = (finals(s) for s in stores.values())
     assert len(with_engine) == 12 and with_engine == in_process
@@ -80,13 +87,7 @@ def by_name(store: Store) -> dict[str, tuple]:
 
 
 def test_a_plain_sweep_is_computed_by_the_engine_to_the_same_bits(tmp_path: Path):
-    stores = {}
-    for name, env in (("engine", {}), ("in_process", {engine.OFF_ENV: "0"})):
-        store = stores[name] = Store(tmp_path / name)
-        proc = run_cli(*MLP_SWEEP, f"tracking.uri={store.uri}", cwd=store.folder,
-                       module="tests.fixtures.torch_loaded", env=env)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert f"torch loaded: {name == 'in_process'}" in proc.stderr
+    stores = both_ways(tmp_path, *MLP_SWEEP)
     with_engine, in_process = (by_name(s) for s in stores.values())
     assert len(with_engine) == 6 and with_engine == in_process
     statuses = sorted(status for status, _ in with_engine.values())
@@ -207,3 +208,25 @@ def test_a_plain_sweep_whose_store_is_unusable_stops_in_one_line(tmp_path, uri, 
     assert code == 2 and says in log and len(errors) == 1, log[-2000:]
     assert "Traceback" not in log
     wait_until(lambda: not session_processes(proc.pid), timeout=10)  # the engine too
+
+
+def test_a_plain_sweeps_parts_wait_asleep_for_the_writer(monkeypatch):
+    """The command waits for room among the writes under way without spinning (a loop that
+    spun held the interpreter lock from the writer thread: each commit took seconds)."""
+    import concurrent.futures
+    import threading
+
+    calls = []
+    real_wait = concurrent.futures.wait
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real_wait(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "wait", counted)
+    done, slow, slower = (concurrent.futures.Future() for _ in range(3))
+    done.set_result(None)
+    threading.Timer(0.3, slow.set_result, [None]).start()
+    threading.Timer(5.0, slower.set_result, [None]).start()
+    engine.room_for_one([done, slow, slower])
+    assert slow.done() and not slower.done() and len(calls) == 1

@@ -47,7 +47,7 @@ import os
 import pickle
 import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from typing import Any
 
@@ -201,8 +201,7 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
         if in_study:  # recorded once the next generation is sent: not while it is asked
             _held(writes, fn, *args)
             return
-        while sum(not w.done() for w in writes) > 1:
-            wait(writes, return_when=FIRST_COMPLETED)
+        room_for_one(writes)
         writes.append(fn(*args))
 
     def on_part(indices: list[int], kind: str, payload: Any) -> None:
@@ -236,6 +235,14 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
     if not in_study:  # recorded: with their run ids
         early = [recorded.get(i, outcome) for i, outcome in enumerate(early)]
     return early
+
+
+def room_for_one(writes: Sequence[Future]) -> None:
+    """Wait (asleep: the writer thread needs the interpreter lock) until at most one of
+    `writes` is unfinished."""
+    pending = [w for w in writes if not w.done()]
+    while len(pending) > 1:
+        pending = list(wait(pending, return_when=FIRST_COMPLETED).not_done)
 
 
 def _report_ready() -> None:

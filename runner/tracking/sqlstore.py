@@ -147,6 +147,7 @@ def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
     tables = mlflow_private.tables()
     # if this fails, files without a run may stay behind: harmless, unlike the reverse
     with mlflow_private.write_session(client) as session:
+        _roomy(session)
         for table, values in prepared.rows.items():
             _insert(session, tables[table], values)
         for table, values in _input_rows(session, tables, prepared).items():
@@ -154,6 +155,18 @@ def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
         for future in prepared.pending:  # a run exists only with its files
             future.result()
     return prepared.ids
+
+
+# SQLite's page cache for a transaction of many runs: with its default 2 MB the metrics
+# table's three indexes spill to the file part-way (64,000 metric rows: 0.36 → 0.26 s).
+# Pages are kept only as far as the data fills them.
+SQLITE_CACHE_KIB = 32768
+
+
+def _roomy(session) -> None:
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
 
 
 def _insert(session, table, values: list[dict] | Tuples) -> None:
