@@ -44,7 +44,6 @@ import atexit
 import contextlib
 import ctypes
 import os
-import pickle
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -261,9 +260,9 @@ def later(fn: Callable[..., Any], *args, default: Any = None) -> Callable[[], An
     what is returned waits for the value; `default` if the engine ends first."""
     from runner.forked import forked
 
-    engine = _RUNNING[0] if _RUNNING else None
-    if engine is None or not engine.alive or engine.owner != os.getpid():
+    if not serving():
         return forked(fn, *args, default=default)
+    engine = _RUNNING[0]
     try:
         engine.conn.send(("call", fn, args))
     except Exception:  # noqa: BLE001 - arguments that do not pickle, an engine that ended
@@ -339,7 +338,7 @@ def _serve(conn) -> None:
         except (EOFError, OSError):
             return
         if message[0] == "call":
-            conn.send(_called(*message[1:]))
+            _call(conn, *message[1:])
             continue
         _, specs, max_rows, memory_mb, report_next = message
         jobs = [(spec, None) for spec in specs]
@@ -366,14 +365,13 @@ def _serve(conn) -> None:
             warm_up()
 
 
-def _called(fn: Callable[..., Any], args: tuple) -> tuple[str, Any]:
-    """fn(*args) as a message: its value, or that it failed (the caller has a default)."""
+def _call(conn, fn: Callable[..., Any], args: tuple) -> None:
+    """Send fn(*args), or that it failed (the caller has a default): a value that does not
+    pickle fails before anything is written."""
     try:
-        value = fn(*args)
-        pickle.dumps(value)
+        conn.send(("value", fn(*args)))
     except Exception as exc:  # noqa: BLE001 - the caller's default stands for it
-        return ("failed", str(exc))
-    return ("value", value)
+        conn.send(("failed", str(exc)))
 
 
 def _die_with_parent() -> None:
