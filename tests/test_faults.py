@@ -289,10 +289,11 @@ def test_a_long_run_records_within_its_history_budget(tmp_path):
 
 def test_a_vectorized_sweep_stays_within_memory_mb(tmp_path):
     """memory_mb=128 bounds what the batches in flight cost (rows_per_budget, FOOTPRINT):
-    the stated bound for the whole tree is 1.2 GB, the processes' own size (about 590 MB:
-    the launcher with torch and MLflow 450, two writers 64 each, the resource tracker 13)
-    plus the budget plus what the allocators keep, which varies with how the writers' work
-    overlaps (measured: 880-1,030 MB; 1.5 GB before the bound)."""
+    the stated bound for the whole tree is 1.2 GB, the processes' own size (about 730 MB:
+    the command with MLflow 300, the engine with torch 275, two writers 70 each, the
+    resource tracker 12; in one process, 590) plus the budget plus what the allocators keep,
+    which varies with how the writers' work overlaps (measured: 860-880 MB; 1.5 GB before
+    the bound; 1.15-1.3 GB while the engine sent a chunk's rows in one message)."""
     store = Store(tmp_path)
     proc = start_cli("-m", *VECTORIZED, "hydra.launcher.memory_mb=128",
                      "optimizer.lr=0.001,0.002,0.005,0.01", "seed=range(0,50)", "steps=20000",

@@ -54,6 +54,8 @@ from runner import collector
 from runner.errors import Interrupted
 from runner.results import Made, Outcome
 
+# what a part of rows sent to the command holds at most, in bytes of their trace
+PART_BYTES = 4 * 2**20
 OFF_ENV = "GRADLAB_ENGINE"  # "0": every generation computed in the command's process
 _RUNNING: list[Engine] = []
 
@@ -397,13 +399,20 @@ class _Sent:
 
     def rows(self, indices: Sequence[int], jobs, trace, rows: Sequence[int], objective,
              start_ms: int, status: str | None = None) -> None:
+        """The rows' records and files, sent in parts of at most PART_BYTES of their trace
+        (each part's records and files, pickled, cost about 3.5 times that in each process:
+        a long history's chunk sent whole doubled the sweep's memory)."""
         from runner.artifacts import read_rows
 
-        records, files = read_rows(jobs, trace, rows, objective, status)
         data = objective.data()
-        self.conn.send(("part", list(indices), "made",
-                        (Made(records, files, (), start_ms),
-                         None if data is None else tuple(data))))
+        inputs = None if data is None else tuple(data)
+        size = max(1, int(PART_BYTES * trace.batch // max(1, trace.kept_bytes)))
+        for first in range(0, len(rows), size):
+            part = range(first, min(len(rows), first + size))
+            records, files = read_rows([jobs[k] for k in part], trace,
+                                       [rows[k] for k in part], objective, status)
+            self.conn.send(("part", [indices[k] for k in part], "made",
+                            (Made(records, files, (), start_ms), inputs)))
 
     def chunk(self, writes: list) -> None:
         pass
