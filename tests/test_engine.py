@@ -210,6 +210,34 @@ def test_a_plain_sweep_whose_store_is_unusable_stops_in_one_line(tmp_path, uri, 
     wait_until(lambda: not session_processes(proc.pid), timeout=10)  # the engine too
 
 
+def test_a_chunk_of_long_histories_comes_in_parts_with_every_step(tmp_path: Path):
+    """Rows whose histories exceed engine.PART_BYTES together are sent in several parts
+    (sent whole, a chunk's records were pickled whole in both processes: twice the memory,
+    tests/test_faults): the runs and their histories are those of the in-process sweep."""
+    steps, rows = 20_000, 8
+    # a 2-D row keeps (steps + 1) x (f, |grad f|, evaluations, x1, x2) float64s at least
+    assert rows * (steps + 1) * 5 * 8 > engine.PART_BYTES  # two parts at least
+    stores = both_ways(tmp_path, "-m", *VECTORIZED, "objective=quad", "optimizer.lr=1e-5",
+                       f"seed=range(0,{rows})", f"steps={steps}", "artifacts.plots=false")
+    with_engine, in_process = (by_name(s) for s in stores.values())
+    assert len(with_engine) == rows and with_engine == in_process
+    tables, configs = [], []
+    for store in stores.values():
+        runs = {r.info.run_name: r.info.run_id for r in store.runs()
+                if r.data.tags.get("role") != "sweep"}
+        configs.append({name: Path(store.client.download_artifacts(  # but the store's uri
+            run_id, "config.yaml", str(store.folder / name))).read_text().replace(store.uri, "")
+            for name, run_id in runs.items()})
+        (last,) = [run_id for name, run_id in runs.items() if "seed=7 steps" in name]
+        lines = Path(store.client.download_artifacts(last, "trajectory.csv", str(
+            store.folder))).read_text().splitlines()
+        assert lines[0].startswith("step,wall_time_s,") and len(lines) == 1 + steps + 1
+        tables.append([line.split(",", 2)[::2] for line in lines])  # but the seconds
+    assert tables[0] == tables[1] and configs[0] == configs[1]
+    assert all(f"\nseed: {name.split('seed=')[1].split()[0]}\n" in text
+               for name, text in configs[0].items())
+
+
 def test_a_plain_sweeps_parts_wait_asleep_for_the_writer(monkeypatch):
     """The command waits for room among the writes under way without spinning (a loop that
     spun held the interpreter lock from the writer thread: each commit took seconds)."""
