@@ -136,8 +136,17 @@ def test_a_transaction_writes_what_the_client_calls_write(tmp_path):
 
 
 def test_writer_processes_write_the_same_files(tmp_path):
+    with Writers(here_lines=0) as writers:
+        check_same_as_client(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path, writers)
+        assert writers.started and len(writers.pool._processes) == writers.processes
+
+
+def test_short_trajectories_are_written_without_starting_writer_processes(tmp_path):
+    """A few short runs' files are written in place (starting two processes costs more
+    CPU than writing them); the same files."""
     with Writers() as writers:
         check_same_as_client(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path, writers)
+        assert not writers.started and not writers.pool._processes
 
 
 @pytest.mark.slow
@@ -166,7 +175,7 @@ def test_runs_whose_files_cannot_be_written_are_not_recorded(tmp_path):
     blocked = tmp_path / "artifacts"
     blocked.write_text("not a folder")
     experiment = client.create_experiment("e", artifact_location=str(blocked))
-    with Writers() as writers, pytest.raises(Exception, match="Not a directory"):
+    with Writers(here_lines=0) as writers, pytest.raises(Exception, match="Not a directory"):
         sqlstore.write_runs(client, experiment, [finished(), finished()], writers)
     assert client.search_runs([experiment]) == []
     assert dataset_rows(client) == 0

@@ -51,11 +51,16 @@ def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_ro
     specs, jobs, reported, info = compose_specs(composer, job_overrides), [], set(), {}
 
     def open_jobs() -> list[Job]:
-        from runner.tracking.files import Writers
+        from runner.sweep.study import sweep_plan
+        from runner.tracking.files import HERE_LINES, Writers
 
         jobs.extend(with_contexts(specs))
         info.update(sweep_info() or {})
-        Writers.shared().start()  # the files' processes: ready when the first rows are
+        # the files' processes, ready when the rows are, if the runs' trajectories are long
+        # or a study's generations are to come (each one's files written while the next is
+        # asked for: not on the thread that asks)
+        lines = sum(spec.steps + 1 for spec in specs)
+        Writers.shared().start(HERE_LINES if sweep_plan() is not None else lines)
         return jobs
 
     def noted(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:

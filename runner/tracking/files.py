@@ -2,9 +2,10 @@
 
 Writing a small run's files (trajectory.csv with every step, config.yaml, result.json)
 takes about 2 ms, most of it formatting floats and creating files. A vectorised sweep has
-hundreds of finished runs at once, so their files are written by helper processes while the
-launching process records the runs in MLflow. This module imports only numpy and pyarrow,
-so a helper starts in a fraction of a second.
+hundreds of finished runs at once, so where their trajectories are long (HERE_LINES) their
+files are written by helper processes while the launching process records the runs in
+MLflow. This module imports only numpy and pyarrow, so a helper starts in a fraction of a
+second (about 0.3 s of CPU each, which a short sweep's files do not repay).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ import numpy as np
 
 TRAJECTORY = "trajectory.csv"
 CSV_ROWS = 8192  # rows formatted at a time: a long run's text never held whole
+# a sweep whose trajectories have fewer lines than this in all is written by the thread that
+# records it: about 0.15 s (100 runs of 200 steps: 0.07 s), where starting the two helper
+# processes costs 0.6 s of CPU that the sweep's computing and recording then lack
+HERE_LINES = 50_000
 
 
 @dataclass
@@ -149,28 +154,35 @@ class Writers:
 
     @classmethod
     def shared(cls) -> Writers:
-        """The process's pool, started at the first call and shut down at exit (after the
+        """The process's pool, made at the first call and shut down at exit (after the
         writes under way, which the runs that record them wait for anyway)."""
         if cls._shared is None:
             cls._shared = cls()
             atexit.register(cls._shared.close)
         return cls._shared
 
-    def __init__(self, processes: int = 2) -> None:
-        self.processes, self.started = processes, False
+    def __init__(self, processes: int = 2, here_lines: int = HERE_LINES) -> None:
+        self.processes, self.here_lines, self.started = processes, here_lines, False
         self.pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"),
                                         initializer=_helper_start, initargs=(os.getpid(),))
 
-    def start(self) -> None:
-        """Start the processes now, once (they start at the first write otherwise), so that
-        they are ready when the first rows are: a launch calls this before it imports torch."""
-        if not self.started:
+    def start(self, lines: int) -> None:
+        """Start the processes now, once, if `lines` lines of trajectories are to come (at
+        least `here_lines`; they start at the first such write otherwise), so that they are
+        ready when the first rows are: a launch calls this before it imports torch."""
+        if not self.started and lines >= self.here_lines:
             self.started = True
             for _ in range(self.processes):
                 self.pool.submit(int)
 
     def submit(self, items: list[tuple[str, RunFiles]]) -> list[Future]:
-        """Write each (folder, files) pair's texts and table, split among the processes."""
+        """Write each (folder, files) pair's texts and table, split among the processes;
+        none (the caller writes them) if the processes are not started and the tables are
+        short (`here_lines` in all)."""
+        if not self.started:
+            self.start(sum(len(f.table[2]) for _, f in items if f.table is not None))
+            if not self.started:
+                return []
         work = [(folder, f.texts, f.table) for folder, f in items]
         size = max(1, -(-len(work) // self.processes))
         return [self.pool.submit(write_folders, work[i:i + size])
