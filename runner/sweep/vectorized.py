@@ -59,8 +59,8 @@ def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_ro
         # the files' processes, ready when the rows are, if the runs' trajectories are long
         # or a study's generations are to come (each one's files written while the next is
         # asked for: not on the thread that asks)
-        lines = sum(spec.steps + 1 for spec in specs)
-        Writers.shared().start(HERE_LINES if sweep_plan() is not None else lines)
+        if sweep_plan() is not None or sum(spec.steps + 1 for spec in specs) >= HERE_LINES:
+            Writers.shared().start()
         return jobs
 
     def noted(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:

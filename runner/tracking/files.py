@@ -166,11 +166,11 @@ class Writers:
         self.pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"),
                                         initializer=_helper_start, initargs=(os.getpid(),))
 
-    def start(self, lines: int) -> None:
-        """Start the processes now, once, if `lines` lines of trajectories are to come (at
-        least `here_lines`; they start at the first such write otherwise), so that they are
-        ready when the first rows are: a launch calls this before it imports torch."""
-        if not self.started and lines >= self.here_lines:
+    def start(self) -> None:
+        """Start the processes now, once (they start at the first long write otherwise), so
+        that they are ready when the first rows are: a launch calls this before it imports
+        torch, where many lines of trajectories are to come."""
+        if not self.started:
             self.started = True
             for _ in range(self.processes):
                 self.pool.submit(int)
@@ -178,11 +178,11 @@ class Writers:
     def submit(self, items: list[tuple[str, RunFiles]]) -> list[Future]:
         """Write each (folder, files) pair's texts and table, split among the processes;
         none (the caller writes them) if the processes are not started and the tables are
-        short (`here_lines` in all)."""
+        short (under `here_lines` lines in all)."""
         if not self.started:
-            self.start(sum(len(f.table[2]) for _, f in items if f.table is not None))
-            if not self.started:
+            if sum(len(f.table[2]) for _, f in items if f.table is not None) < self.here_lines:
                 return []
+            self.start()
         work = [(folder, f.texts, f.table) for folder, f in items]
         size = max(1, -(-len(work) // self.processes))
         return [self.pool.submit(write_folders, work[i:i + size])
