@@ -52,15 +52,16 @@ def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_ro
 
     def open_jobs() -> list[Job]:
         from runner.sweep.study import sweep_plan
-        from runner.tracking.files import HERE_LINES, Writers
+        from runner.tracking.files import Writers
 
         jobs.extend(with_contexts(specs))
         info.update(sweep_info() or {})
         # the files' processes, ready when the rows are, if the runs' trajectories are long
         # or a study's generations are to come (each one's files written while the next is
         # asked for: not on the thread that asks)
-        if sweep_plan() is not None or sum(spec.steps + 1 for spec in specs) >= HERE_LINES:
-            Writers.shared().start()
+        writers = Writers.shared()
+        if sweep_plan() is not None or sum(s.steps + 1 for s in specs) >= writers.here_lines:
+            writers.start()
         return jobs
 
     def noted(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:
