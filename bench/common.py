@@ -15,17 +15,26 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parent.parent
 
 
-def run_runner(folder: Path, args: Sequence[str],
-               wrapper: Sequence[str] = ()) -> tuple[float, subprocess.CompletedProcess]:
-    """Seconds and the finished process of `python -m runner args` in a fresh folder, with
-    its own SQLite store (`wrapper`: a command to run it under); stops on a failure."""
+def run_runner(folder: Path, args: Sequence[str], watch: Callable[[int], None] | None = None
+               ) -> tuple[float, subprocess.CompletedProcess]:
+    """Seconds and the finished process (its output read back) of `python -m runner args` in
+    a fresh folder, with its own SQLite store; `watch(pid)` is called every 0.1 s while it
+    runs. Stops on a failure."""
     folder.mkdir(parents=True)
-    start = time.perf_counter()
-    proc = subprocess.run([*wrapper, sys.executable, "-m", "runner", *args,
-                           f"tracking.uri=sqlite:///{folder / 'mlflow.db'}"], cwd=folder,
-                          capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    seconds = time.perf_counter() - start
+    command = [sys.executable, "-m", "runner", *args,
+               f"tracking.uri=sqlite:///{folder / 'mlflow.db'}"]
+    with open(folder / "stdout.txt", "w+") as out, open(folder / "stderr.txt", "w+") as err:
+        start = time.perf_counter()
+        popen = subprocess.Popen(command, cwd=folder, stdout=out, stderr=err,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+        while popen.poll() is None:
+            if watch is not None:
+                watch(popen.pid)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(0.1)
+        seconds = time.perf_counter() - start
+        out.seek(0), err.seek(0)
+        proc = subprocess.CompletedProcess(command, popen.returncode, out.read(), err.read())
     if proc.returncode != 0:
         raise SystemExit(f"{list(args)} failed:\n{proc.stderr[-3000:]}")
     return seconds, proc
