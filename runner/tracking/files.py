@@ -162,16 +162,22 @@ class Writers:
         return cls._shared
 
     def __init__(self, processes: int = 2, here_lines: int = HERE_LINES) -> None:
-        self.processes, self.here_lines, self.started = processes, here_lines, False
-        self.pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"),
-                                        initializer=_helper_start, initargs=(os.getpid(),))
+        self.processes, self.here_lines = processes, here_lines
+        # made when started: its queues' locks start multiprocessing's resource tracker, a
+        # Python process of its own, which a sweep that writes in place does without
+        self.pool: ProcessPoolExecutor | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.pool is not None
 
     def start(self) -> None:
         """Start the processes now, once (they start at the first long write otherwise), so
         that they are ready when the first rows are: a launch calls this before it imports
         torch, where many lines of trajectories are to come."""
-        if not self.started:
-            self.started = True
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(self.processes, mp_context=get_context("spawn"),
+                                            initializer=_helper_start, initargs=(os.getpid(),))
             for _ in range(self.processes):
                 self.pool.submit(int)
 
@@ -183,13 +189,15 @@ class Writers:
             if sum(len(f.table[2]) for _, f in items if f.table is not None) < self.here_lines:
                 return []
             self.start()
+        assert self.pool is not None
         work = [(folder, f.texts, f.table) for folder, f in items]
         size = max(1, -(-len(work) // self.processes))
         return [self.pool.submit(write_folders, work[i:i + size])
                 for i in range(0, len(work), size)]
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
     def __enter__(self) -> Writers:
         return self
