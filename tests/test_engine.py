@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,16 @@ def test_only_a_batched_sweep_command_line_forks_the_engine():
     assert not engine.wanted(["hydra/sweeper=optuna", "hydra/launcher=vectorized"])
     assert not engine.wanted(["-m", "optimizer.lr=0.1,0.2"])  # the basic launcher
     assert not engine.wanted(["-m", "hydra/launcher=vectorized", "x=1,2", "resume=true"])
+
+
+def test_the_engine_forks_before_numpy_is_loaded():
+    """The command's first imports (runner.__main__'s) leave numpy to the engine and the
+    command, each on its core: loaded before the fork, it would delay the engine's torch."""
+    code = ("import sys\nfrom runner import collector\nfrom runner.sweep import engine\n"
+            "print(sorted({'numpy', 'torch', 'mlflow', 'hydra'} & set(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert proc.stdout.strip() == "[]", proc.stderr
 
 
 def both_ways(tmp_path: Path, *args: str) -> dict[str, Store]:

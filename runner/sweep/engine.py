@@ -46,13 +46,17 @@ import ctypes
 import os
 import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import collector
 from runner.errors import Interrupted
-from runner.results import Made, Outcome
+
+if TYPE_CHECKING:  # imported where used: the engine forks before numpy is loaded (0.1 s
+    #                  of a command that waits for the engine's torch)
+    from concurrent.futures import Future
+
+    from runner.results import Outcome
 
 # what a part of rows sent to the command holds at most, in bytes of their trace
 PART_BYTES = 4 * 2**20
@@ -181,6 +185,9 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
     to run alone, or what an engine that ended did not send, is computed and recorded in
     this process by `here` (loading torch). An interrupted engine's rows are recorded
     KILLED, then `Interrupted` is raised, as in-process."""
+    from concurrent.futures import wait
+
+    from runner.results import Outcome
     from runner.sweep.study import sweep_plan
 
     in_study = sweep_plan() is not None
@@ -241,6 +248,8 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
 def room_for_one(writes: Sequence[Future]) -> None:
     """Wait (asleep: the writer thread needs the interpreter lock) until at most one of
     `writes` is unfinished."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
     pending = [w for w in writes if not w.done()]
     while len(pending) > 1:
         pending = list(wait(pending, return_when=FIRST_COMPLETED).not_done)
@@ -308,6 +317,8 @@ def _writer():
 
 def settle() -> None:
     """Wait until every run the engine's jobs made is recorded."""
+    from concurrent.futures import wait
+
     _release()
     while _WRITES:
         wait(_WRITES.pop(0))
@@ -403,6 +414,7 @@ class _Sent:
         (each part's records and files, pickled, cost about 3.5 times that in each process:
         a long history's chunk sent whole doubled the sweep's memory)."""
         from runner.artifacts import read_rows
+        from runner.results import Made
 
         data = objective.data()
         inputs = None if data is None else tuple(data)
