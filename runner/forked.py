@@ -40,6 +40,17 @@ class Later:
                 gate.write(len(data).to_bytes(8, "little") + data)  # a child that ended:
             self.gate = None  #                                       its value is the default
 
+    def stop(self) -> None:
+        """End the child now, its value unwanted."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        os.close(self.read)
+        if self.gate is not None:
+            os.close(self.gate)
+            self.gate = None
+
     def __call__(self) -> Any:
         self.release()
         with os.fdopen(self.read, "rb") as pipe:
@@ -61,6 +72,9 @@ class _Here(Later):
     def release(self, *args) -> None:
         if self.gate:
             self.args, self.gate = (*self.args, *args), False
+
+    def stop(self) -> None:
+        self.gate = False
 
     def __call__(self) -> Any:
         return self.fn(*self.args)

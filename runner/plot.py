@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from runner.results import Record
 from runner.tracking.files import TRAJECTORY
 
 HISTORIES = ("loss", "grad_norm", "suboptimality", "dist_to_opt")
+FILES = ("config.yaml", "result.json", TRAJECTORY)  # what the plots are drawn from
 
 
 class PlotError(RuntimeError):
@@ -58,27 +60,51 @@ def draw_run(client, run_id: str, gif: bool = False) -> list[str]:
 
 def draw_run_later(client, run_id: str, gif: bool = False,
                    elsewhere: Callable[..., Callable[[], Any]] = forked,
-                   ) -> Callable[[], list[str]]:
+                   ) -> Callable[..., list[str]]:
     """draw_run, drawn in another process while this one goes on (a sweep builds its
     report): the run's files are read here, its plots drawn there (`elsewhere`, as
     runner.forked.forked: a forked process, or a sweep's engine) and logged here by the
-    function returned, which gives their names or raises what failed."""
+    function returned, which gives their names or raises what failed (called with
+    keep=False, it waits for them and logs nothing)."""
     run = client.get_run(run_id)
     tmp = tempfile.TemporaryDirectory(prefix="gradlab-plot-")
-    folder = Path(tmp.name)
     try:
-        for name in ("config.yaml", "result.json", TRAJECTORY):
-            client.download_artifacts(run_id, name, str(folder))
+        for name in FILES:
+            client.download_artifacts(run_id, name, tmp.name)
     except BaseException:
         tmp.cleanup()
         raise
+    return _drawn_later(client, run_id, run.info.run_name, tmp, gif, elsewhere)
+
+
+def draw_files_later(client, run_id: str, name: str, files: Path, gif: bool = False,
+                     elsewhere: Callable[..., Callable[[], Any]] = forked,
+                     ) -> Callable[..., list[str]]:
+    """draw_run_later for the run `run_id` (named `name`) whose files are in the folder
+    `files` (its artifacts, written before its run is committed): drawn from copies of
+    them now, logged to the run by the function returned, once it exists."""
+    tmp = tempfile.TemporaryDirectory(prefix="gradlab-plot-")
+    try:
+        for file in FILES:
+            shutil.copy(files / file, tmp.name)
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return _drawn_later(client, run_id, name, tmp, gif, elsewhere)
+
+
+def _drawn_later(client, run_id: str, name: str, tmp: tempfile.TemporaryDirectory, gif: bool,
+                 elsewhere: Callable[..., Callable[[], Any]]) -> Callable[..., list[str]]:
+    folder = Path(tmp.name)
     pyplot()  # here, before the fork: the report that a sweep builds meanwhile needs it too
-    drawing = elsewhere(_draw_files, folder, run.info.run_name, gif,
+    drawing = elsewhere(_draw_files, folder, name, gif,
                         default="the process drawing them ended unexpectedly")
 
-    def log() -> list[str]:
+    def log(keep: bool = True) -> list[str]:
         try:
             drawn = drawing()
+            if not keep:
+                return []
             if isinstance(drawn, str):  # what failed, said by the drawing process
                 raise PlotError(drawn)
             client.log_artifacts(run_id, str(folder / "plots"))

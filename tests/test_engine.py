@@ -6,6 +6,7 @@ computes still refuses bad input in one line. Real sweeps, studies, stores and C
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -113,6 +114,67 @@ def test_a_plain_sweep_is_computed_by_the_engine_to_the_same_bits(tmp_path: Path
         files = store.client.list_artifacts(parent.data.tags[BEST_RUN_TAG])
         assert "loss.png" in {f.path for f in files}
     assert histories[0] == histories[1]
+
+
+def test_a_short_plain_sweeps_report_is_built_from_its_rows_as_the_store_gives_them(
+        tmp_path: Path):
+    """A plain sweep whose every row comes from the engine has its report built from the
+    rows while they are committed: the same files, to the byte (figures, tables, the page
+    but the minute it was generated), as a report built from the store afterwards. A sweep
+    with a failed configuration builds it from the store (test above)."""
+    import re
+
+    from runner.report.build import build
+
+    store = Store(tmp_path)
+    proc = run_cli("-m", *VECTORIZED, "objective=mlp", "sampling=minibatch",
+                   "optimizer=momentum", "optimizer.lr=0.05,0.1", "seed=0,1,2", "steps=60",
+                   f"tracking.uri={store.uri}", cwd=tmp_path, module="tests.fixtures.report_early")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "report built early: True" in proc.stderr
+    (folder,) = [p.parent for p in tmp_path.glob("multirun/*/*/sweep.json")]
+    info = json.loads((folder / "sweep.json").read_text())
+    (parent,) = [r for r in store.runs() if r.data.tags.get("role") == "sweep"]
+    again = tmp_path / "again"
+    build(store.client, info["experiment_id"], info["parent_run_id"], again,
+          title=f"sweep-{parent.data.tags['sweep_id']}")
+    early = folder / "report"
+    names = sorted(p.name for p in early.iterdir())
+    assert names == sorted(p.name for p in again.iterdir())
+    assert {"report.html", "runs.csv", "best.csv", "convergence.png"} <= set(names)
+    logged = {f.path for f in store.client.list_artifacts(info["parent_run_id"], "report")}
+    assert logged == {f"report/{n}" for n in names}
+    stamp = re.compile(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC")
+    for name in names:
+        ours, theirs = (early / name).read_bytes(), (again / name).read_bytes()
+        if name == "report.html":
+            ours, theirs = (stamp.sub("", t.decode()) for t in (ours, theirs))
+        assert ours == theirs, name
+    best = store.client.list_artifacts(parent.data.tags[BEST_RUN_TAG])
+    assert "loss.png" in {f.path for f in best}
+
+
+def test_an_early_report_of_other_runs_than_the_store_holds_is_built_again(tmp_path: Path):
+    """If the runs a report was built from early (report_early) are not the children the
+    store holds once committed (a batch written again run by run gets new ids), the sweep's
+    report is built from the store: every child in it, none of the others."""
+    from runner.sweep import summary
+
+    store = Store(tmp_path)
+    store.run("-m", "optimizer.lr=0.01,0.02,0.03", "steps=20", "hydra/launcher=basic")
+    (parent,) = [r for r in store.runs() if r.data.tags.get("role") == "sweep"]
+    info = {"uri": store.uri, "experiment_id": parent.info.experiment_id,
+            "parent_run_id": parent.info.run_id, "sweep_id": "x"}
+    children = summary.children(store.client, info["experiment_id"], info["parent_run_id"])
+    assert len(children) == 3
+    summary.prepare_report(warm=True)
+    summary.report_early(info, children[:2], {"loss": {}, "suboptimality": {}})
+    out = tmp_path / "out"
+    out.mkdir()
+    summary.record_on_parent(store.client, info, out, found=children)
+    assert not summary._EARLY and not summary._READY
+    ids = {line.split(",")[0] for line in (out / "report" / "runs.csv").read_text().splitlines()[1:]}
+    assert ids == {r.info.run_id for r in children}
 
 
 def _children(pid: int) -> list[int]:
@@ -262,7 +324,7 @@ def test_a_plain_sweeps_parts_wait_asleep_for_the_writer(monkeypatch):
         calls.append(1)
         return real_wait(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "wait", counted)
+    monkeypatch.setattr(concurrent.futures, "wait", counted)  # imported where used
     done, slow, slower = (concurrent.futures.Future() for _ in range(3))
     done.set_result(None)
     threading.Timer(0.3, slow.set_result, [None]).start()

@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy import text
 
 from objectives.regression import LinearRegression
-from runner.tracking import datasets, mlflow_private, sqlstore
+from runner.tracking import datasets, history, mlflow_private, sqlstore
 from runner.tracking.files import RunFiles, Writers
 from runner.tracking.metrics import MetricTable
 from tests.conftest import postgres
@@ -129,6 +129,42 @@ def check_read_as_search_reads(client: MlflowClient, experiment: str) -> None:
         assert seen(sqlstore.runs_tagged(client, experiment, "overrides", value)) == seen(searched)
         assert len(searched) == {"optimizer.lr=0.1": 2, "optimizer.lr=1": 1, "none": 0}[value]
     assert "nan" in "".join(seen(client.search_runs([experiment])))
+
+
+def test_prepared_runs_read_back_as_the_store_reads_them_once_committed(tmp_path):
+    """read_back (a sweep's report, built while its rows are committed) gives the runs as
+    runs_tagged reads them from the store afterwards, and their histories as the bulk
+    history reader does: NaN, ±inf (stored as ±MAX) and duplicate points included."""
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment(
+        client.create_experiment("e", artifact_location=str(tmp_path / "artifacts")))
+    runs = [finished(), finished("FAILED", name="rosenbrock-autograd-adam", columns=True),
+            finished(name="quad-autograd-sgd-2", **{"optimizer.lr": "0.2"})]
+    runs[2].start_ms += 5  # runs_tagged's order: latest start first
+    batches = [sqlstore.prepare(client, experiment, runs[:2]),
+               sqlstore.prepare(client, experiment, runs[2:])]
+    found, histories = sqlstore.read_back(batches)
+    for batch in batches:
+        sqlstore.commit(client, batch)
+
+    def seen(runs):
+        return [repr({"info": dict(r.info), "metrics": sorted(r.data.metrics.items()),
+                      "params": r.data.params, "tags": r.data.tags}) for r in runs]
+
+    stored = sqlstore.runs_tagged(client, experiment.experiment_id, "overrides",
+                                  "optimizer.lr=0.1")
+    assert len(stored) == 3 and seen(found) == seen(stored)
+    ids = [r.info.run_id for r in stored]
+    for key in ("loss", "suboptimality"):
+        read = history.read(client, ids, key, "sql")
+        assert sorted(histories[key]) == sorted(read) == ([] if key == "suboptimality" else
+                                                          sorted(ids))
+        for run_id, h in read.items():
+            ours = histories[key][run_id]
+            for field in ("steps", "values", "seconds", "timestamps"):
+                np.testing.assert_array_equal(getattr(ours, field), getattr(h, field))
+    assert np.isnan(histories["loss"][ids[0]].values[2])
+    assert histories["loss"][ids[0]].values[3] == np.finfo(np.float64).max
 
 
 def test_a_transaction_writes_what_the_client_calls_write(tmp_path):

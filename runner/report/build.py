@@ -78,12 +78,13 @@ class Report:
 
 def build(client, experiment_id: str, parent_run_id: str | Sequence[str] | None,
           out: Path, options: Options | None = None, title: str | None = None,
-          found: list | None = None, *, ui: str | None = None) -> Report:
+          found: list | None = None, *, ui: str | None = None,
+          histories: dict[str, dict[str, history.History]] | None = None) -> Report:
     """Read the runs of the sweeps `parent_run_id` (one id or several, to compare them on
     one page, groups told apart by sweep), or of the experiment when None, unless the
-    caller has (`found`, MLflow runs); draw every figure; write report.html, PNGs, best.md,
-    best.csv and runs.csv. Run ids link to the MLflow UI at `ui` (default: the tracking URI,
-    where it is an HTTP(S) server)."""
+    caller has (`found`, MLflow runs, and `histories`, by metric key then run id); draw
+    every figure; write report.html, PNGs, best.md, best.csv and runs.csv. Run ids link to
+    the MLflow UI at `ui` (default: the tracking URI, where it is an HTTP(S) server)."""
     options = options or Options()
     clock = _Clock()
     parents = [parent_run_id] if isinstance(parent_run_id, str) else list(parent_run_id or [])
@@ -103,7 +104,7 @@ def build(client, experiment_id: str, parent_run_id: str | Sequence[str] | None,
     objectives = len({r.tags.get("objective") for r in runs}) > 1
     # the profile needs every history; the curves only those of each group's best config
     read_histories(client, runs if objectives else [r for g in groups for r in g.replicates],
-                   options.history)
+                   options.history, histories)
     clock.lap("histories")
     report = Report(runs, groups, best_rows(groups, keys), sweeps=sweeps)
     if any(g.replicates for g in groups):
@@ -123,12 +124,16 @@ def build(client, experiment_id: str, parent_run_id: str | Sequence[str] | None,
     return report
 
 
-def read_histories(client, runs: list[RunData], method: str = "auto") -> None:
-    """Attach to each run the history of its metric (`RunData.key`), read in bulk."""
+def read_histories(client, runs: list[RunData], method: str = "auto",
+                   given: dict[str, dict[str, history.History]] | None = None) -> None:
+    """Attach to each run the history of its metric (`RunData.key`), read in bulk, or
+    taken from `given` (by key, then run id)."""
     by_id = {r.run_id: r for r in runs}
     for key in sorted({r.key for r in runs}):
         ids = [r.run_id for r in runs if r.key == key]
-        for run_id, h in history.read(client, ids, key, method).items():
+        found = (history.read(client, ids, key, method) if given is None
+                 else {i: given[key][i] for i in ids if i in given.get(key, {})})
+        for run_id, h in found.items():
             by_id[run_id].history = h
 
 

@@ -99,7 +99,8 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
         tags=tags).info.run_id
     info = {"uri": uri, "experiment_id": experiment, "parent_run_id": parent, "sweep_id": sweep_id,
             "jobs": hydra_private.count_jobs(overrides) if is_basic_sweeper(
-                sweeper.get("_target_")) else None, "ledger": None}
+                sweeper.get("_target_")) else None, "ledger": None,
+            "best_plots": cfg.artifacts.plots is True}  # drawn as it ends (close_sweep)
     if sweep_dir is not None:
         Path(sweep_dir).mkdir(parents=True, exist_ok=True)
         info["ledger"] = ledger.path_in(sweep_dir)

@@ -195,6 +195,9 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
     recorded: dict[int, Outcome] = {}
     jobs: list = []
     writes: list = []
+    # a short plain sweep's rows, kept once prepared: its report is built from them
+    batches: list | None = None if in_study or _long(specs) else []
+    made: set[int] = set()  # the jobs whose rows came (not a failure, not to run alone)
 
     def told(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:
         recorded.update(zip(indices, outcomes))
@@ -203,7 +206,7 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
     def meanwhile() -> None:
         jobs.extend(open_jobs())
         if not in_study:
-            _report_ready()
+            _report_ready(batches is not None)
 
     def write(fn: Callable[..., Any], *args) -> None:
         if in_study:  # recorded once the next generation is sent: not while it is asked
@@ -217,10 +220,15 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
 
         writer = _writer()
         if kind == "made":
-            made, data = payload
-            write(writer.made, indices, [jobs[i] for i in indices],
-                  replace(made, inputs=datasets.from_data(data)), told)
-            for i, record in zip(indices, made.records):
+            rows, data = payload
+            part, rows = [jobs[i] for i in indices], replace(rows, inputs=datasets.from_data(data))
+            if batches is None:
+                write(writer.made, indices, part, rows, told)
+            else:
+                batches.append(writer.prepare(part, rows))
+                write(writer.commit, indices, part, batches[-1], told)
+            made.update(indices)
+            for i, record in zip(indices, rows.records):
                 early[i] = Outcome(None, record.result())
         elif kind == "failure":
             write(writer.failure, indices[0], jobs[indices[0]], _Failure(payload), told)
@@ -229,6 +237,9 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
 
     signum = engine.compute(specs, max_rows, memory_mb, on_part, meanwhile,
                             report_next=not in_study)
+    if batches is not None and not signum and len(made) == len(specs):
+        _report_early(batches, len(specs))
+    batches = None
     _WRITES.append(writes)
     if signum or not in_study:
         settle()
@@ -255,13 +266,46 @@ def room_for_one(writes: Sequence[Future]) -> None:
         pending = list(wait(pending, return_when=FIRST_COMPLETED).not_done)
 
 
-def _report_ready() -> None:
+def _report_ready(early: bool) -> None:
     """While a plain sweep is computed: what its report needs loaded (pyplot, a first
-    figure drawn: about half a second that its end no longer waits for)."""
+    figure drawn: about half a second that its end no longer waits for), and, if `early`,
+    the process that builds it (forked now: warm too) as soon as the rows are prepared."""
     from runner.headless import warm_up
-    from runner.sweep import summary  # noqa: F401 - the report's modules
+    from runner.sweep import summary
 
     warm_up()
+    if early:
+        summary.prepare_report(warm=True)
+
+
+# a plain sweep of at most this many trajectory lines in all keeps its rows once prepared,
+# until its report has them (a 100-run sweep of 210 steps: 64,000 metric rows, 20 MB)
+EARLY_REPORT_LINES = 50_000
+
+
+def _long(specs: Sequence[Any]) -> bool:
+    return sum(spec.steps + 1 for spec in specs) >= EARLY_REPORT_LINES
+
+
+def _report_early(batches: list[Future], count: int) -> None:
+    """The report of a plain sweep whose rows all came from the engine (`batches`, being
+    prepared to be committed), built from them while they are committed: the tail of a
+    short sweep (summary.report_early). Not where this launch is not the whole sweep, or a
+    part is logged run by run (its ids are made as it is written)."""
+    from runner.sweep import summary
+    from runner.sweep.callbacks import sweep_info
+    from runner.tracking import sqlstore
+
+    info = sweep_info()
+    if info is None or info.get("jobs") != count:
+        return
+    try:
+        prepared = [future.result()[1] for future in batches]
+    except Exception:  # noqa: BLE001 - its commit says what failed; the report reads the store
+        return
+    if all(p is not None for p in prepared):  # plots from files written in place (not pending)
+        summary.report_early(info, *sqlstore.read_back(prepared), plots=bool(
+            info.get("best_plots") and not any(p.pending for p in prepared)))
 
 
 def later(fn: Callable[..., Any], *args, default: Any = None) -> Callable[[], Any]:

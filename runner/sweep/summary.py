@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from runner.constants import BEST_RUN_TAG, OVERRIDES_TAG, PARENT_TAG, STATUS_TAG
@@ -88,38 +89,126 @@ _READY: list[Later] = []
 _ENDED = object()  # what that process gives if it ends without a word
 
 
-def prepare_report() -> None:
-    """Fork now the process that builds the sweep's report when it ends: it loads pyplot and
-    draws a first figure (fonts, caches: about half a second) while the sweep goes on. An
-    Optuna study asks for it after its first generation. If the sweep ends first, killed
-    included, the process ends too."""
+def prepare_report(warm: bool = False) -> None:
+    """Fork now the process that builds the sweep's report when it ends (or, for a plain
+    sweep, as soon as its rows are prepared: report_early). It loads pyplot and draws a
+    first figure (fonts, caches: about half a second) while the sweep goes on, unless this
+    process has (`warm`: the child has them too). An Optuna study asks for it after its
+    first generation. If the sweep ends first, killed included, the process ends too."""
     if not _READY:
-        _READY.append(forked(_build_there, default=_ENDED, prepare=_warm_up))
+        _READY.append(forked(_build_there, default=_ENDED,
+                             prepare=_nothing if warm else _warm_up))
+
+
+@dataclass
+class _Early:
+    """A report being built from a sweep's rows while they are committed: by whom, from
+    which runs, into which folder; and its best run's plots being drawn (run id, logging)."""
+
+    building: Later
+    ids: set[str]
+    folder: tempfile.TemporaryDirectory
+    plots: tuple[str, Callable[..., None]] | None = None
+
+    @property
+    def out(self) -> Path:
+        return Path(self.folder.name) / REPORT_DIR
+
+    def drawing(self, client, best_run: str | None) -> Callable[..., None] | None:
+        """What logs `best_run`'s plots: those drawn early, if of that run."""
+        if self.plots is not None and self.plots[0] == best_run:
+            return self.plots[1]
+        self.discard_plots()
+        return _plots_later(client, best_run) if best_run is not None else None
+
+    def discard_plots(self) -> None:
+        if self.plots is not None:
+            self.plots[1](keep=False)
+            self.plots = None
+
+    def discard(self) -> None:
+        self.building.stop()
+        self.discard_plots()
+        self.folder.cleanup()
+
+
+_EARLY: list[_Early] = []
+
+
+def report_early(info: dict, found: list, histories: dict, plots: bool = False) -> None:
+    """Have the prepared process build the sweep's report now, from its runs as they will
+    read back once committed (`found`, `histories`: runner.tracking.sqlstore.read_back),
+    while they are committed; with `plots`, have the best run's plots drawn too, from its
+    files (written first). record_on_parent takes them if the store's children are these
+    runs, and builds the report from the store otherwise."""
+    if not _READY:
+        return
+    early = _Early(_READY.pop(), {r.info.run_id for r in found},
+                   tempfile.TemporaryDirectory(prefix="gradlab-report-"))
+    early.building.release(info["uri"], info["experiment_id"], info["parent_run_id"],
+                           early.out, _title(info), found, None, histories)
+    table = rows(found)
+    if plots and table and math.isfinite(table[0]["final_loss"]):
+        (best,) = [r for r in found if r.info.run_id == table[0]["run_id"]]
+        folder = sqlstore.local_folder(best.info.artifact_uri)
+        if folder is not None:
+            early.plots = best.info.run_id, _plots_later(
+                mlflow_client.client_for(info["uri"]), best.info.run_id,
+                (best.info.run_name, Path(folder)))
+    _EARLY.append(early)
 
 
 def _report(client, info: dict, out: Path, found: list, best_run: str | None) -> None:
     """The sweep report into `out`, and `best_run`'s plots drawn meanwhile: by the process
     `prepare_report` made ready where there is one (else, or if it ended unexpectedly,
-    here). A report that cannot be built is a warning: the results stand."""
-    args = (info["experiment_id"], info["parent_run_id"], out,
-            f"sweep-{info.get('sweep_id', '')}", found, best_run)
-    problem = _ENDED
-    if _READY:
-        ready = _READY.pop()
-        ready.release(info["uri"], *args)
-        problem = ready()
-    if problem is _ENDED:
-        problem = _build(client, *args)
+    here), or taken from report_early's where it was built from these runs. A report that
+    cannot be built is a warning: the results stand."""
+    args = (info["experiment_id"], info["parent_run_id"], out, _title(info), found, best_run)
+    early = _EARLY.pop() if _EARLY else None
+    if early is not None and early.ids == {r.info.run_id for r in found}:
+        problem = _taken(client, early, out, best_run)
+        if problem is _ENDED:
+            problem = _build(client, *args[:-1], None)  # the plots are drawn
+    else:
+        if early is not None:  # built from other runs than the store holds: not wanted
+            early.discard()
+        problem = _ENDED
+        if _READY:
+            ready = _READY.pop()
+            ready.release(info["uri"], *args)
+            problem = ready()
+        if problem is _ENDED:
+            problem = _build(client, *args)
     if problem is not None:
         print(f"warning: the sweep report was not built: {problem}", file=sys.stderr)
 
 
+def _taken(client, early: _Early, out: Path, best_run: str | None):
+    """report_early's report moved into `out` once built, `best_run`'s plots drawn
+    meanwhile (by the engine, warm); what failed, or _ENDED if its process ended."""
+    drawing = early.drawing(client, best_run)
+    try:
+        problem = early.building()
+        if problem is None:
+            shutil.move(early.out, out)
+        return problem
+    finally:
+        early.folder.cleanup()
+        if drawing is not None:
+            drawing()
+
+
+def _title(info: dict) -> str:
+    return f"sweep-{info.get('sweep_id', '')}"
+
+
 def _build(client, experiment_id: str, parent_run_id: str, out: Path, title: str,
-           found: list, best_run: str | None) -> str | None:
+           found: list, best_run: str | None, histories: dict | None = None) -> str | None:
     """Build the report while `best_run`'s plots are drawn; what failed, if it did."""
     drawing = _plots_later(client, best_run) if best_run is not None else None
     try:
-        build_report(client, experiment_id, parent_run_id, out, title=title, found=found)
+        build_report(client, experiment_id, parent_run_id, out, title=title, found=found,
+                     histories=histories)
     except Exception as exc:  # noqa: BLE001 - the sweep's results stand without it
         return f"{type(exc).__name__}: {exc}"
     finally:
@@ -137,16 +226,23 @@ def _build_there(uri: str, *args) -> str | None:
     return _build(client, *args)
 
 
+def _nothing() -> None:
+    pass
+
+
 def _warm_up() -> None:
     from runner import artifacts, build  # noqa: F401 - the best run's plots build its
     #  objective: torch, loaded now where the sweep's process has not (runner.sweep.engine)
     warm_up()
 
 
-def _plots_later(client, run_id: str) -> Callable[[], None]:
-    """The best run's plots (runner.plot), drawn in a forked process from now on; what is
-    returned logs them. A failure is said, and the sweep still ends."""
-    from runner.plot import draw_run_later
+def _plots_later(client, run_id: str, files: tuple[str, Path] | None = None
+                 ) -> Callable[..., None]:
+    """The best run's plots (runner.plot), drawn in a forked process from now on, from its
+    files in the store, or in `files` (its name, the folder its files were written to,
+    before it is committed); what is returned logs them (keep=False: waits, logs nothing).
+    A failure is said, and the sweep still ends."""
+    from runner.plot import draw_files_later, draw_run_later
     from runner.sweep import engine
 
     def said(exc: Exception) -> None:
@@ -154,14 +250,15 @@ def _plots_later(client, run_id: str) -> Callable[[], None]:
               f"(python -m runner.plot {run_id} draws them)", file=sys.stderr)
 
     try:
-        log = draw_run_later(client, run_id, elsewhere=engine.later)
+        log = (draw_run_later(client, run_id, elsewhere=engine.later) if files is None else
+               draw_files_later(client, run_id, *files, elsewhere=engine.later))
     except Exception as exc:  # noqa: BLE001 - the runs are recorded; only the picture is lost
         said(exc)
-        return lambda: None
+        return lambda keep=True: None
 
-    def logged() -> None:
+    def logged(keep: bool = True) -> None:
         try:
-            log()
+            log(keep)
         except Exception as exc:  # noqa: BLE001 - as above
             said(exc)
 

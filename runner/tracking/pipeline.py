@@ -96,7 +96,15 @@ class RowWriter:
     def made(self, indices: Sequence[int], jobs: Sequence[Job], made: Made | Future,
              on_done: OnDone | None = None) -> Future:
         """Log rows already read out of their trace (or being read: a Future of them)."""
-        prepared = self.preparer.submit(prepare_rows, jobs, made, self.files, self.targets)
+        return self.commit(indices, jobs, self.prepare(jobs, made), on_done)
+
+    def prepare(self, jobs: Sequence[Job], made: Made | Future) -> Future:
+        """Rows made ready to commit (prepare_rows), on the preparing thread."""
+        return self.preparer.submit(prepare_rows, jobs, made, self.files, self.targets)
+
+    def commit(self, indices: Sequence[int], jobs: Sequence[Job], prepared: Future,
+               on_done: OnDone | None = None) -> Future:
+        """Commit rows once prepared (`prepare`'s Future), on the writer thread."""
         return self._submit(indices, on_done, commit_rows, jobs, prepared)
 
 

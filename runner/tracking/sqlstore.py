@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from mlflow import MlflowClient
 from mlflow.entities import (
@@ -37,8 +38,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, MLFLOW_USER
 from mlflow.utils.uri import append_to_uri_path
 from sqlalchemy import insert, select
 
-from runner.tracking import mlflow_private
+from runner.tracking import history, mlflow_private
 from runner.tracking.files import RunFiles, Writers
+from runner.tracking.history import History
 from runner.tracking.metrics import COLUMNS as METRIC_COLUMNS
 from runner.tracking.metrics import MetricTable
 
@@ -245,7 +247,8 @@ def _rows(run_id: str, run: FinishedRun, experiment_id: str, artifact_uri: str) 
     }
 
 
-def _local_folder(artifact_uri: str) -> str | None:
+def local_folder(artifact_uri: str) -> str | None:
+    """The folder of a local artifact location (None elsewhere)."""
     repo = get_artifact_repository(artifact_uri)
     return repo.artifact_dir if isinstance(repo, LocalArtifactRepository) else None
 
@@ -255,7 +258,7 @@ def _write_files(uris: list[str], runs: Sequence[FinishedRun],
     """Each run's files into its artifact location: straight into place when local, by the
     writer processes if given (plots are drawn here; returns their futures); uploaded from a
     temporary folder otherwise."""
-    folders = [_local_folder(uri) for uri in uris]
+    folders = [local_folder(uri) for uri in uris]
     local = [(folder, run.files) for folder, run in zip(folders, runs) if folder is not None]
     pending = writers.submit(local) if writers is not None and local else []
     for uri, folder, run in zip(uris, folders, runs):
@@ -277,8 +280,6 @@ def runs_tagged(client: MlflowClient, experiment_id: str, key: str, value: str) 
     which nobody reading a sweep's children asks for), in four queries: MLflow's search
     builds an ORM object per row, 2 s for a 1,000-run sweep against ~0.2 s here.
     tests/test_sqlstore.py compares the two."""
-    from mlflow.entities import Run, RunData, RunInfo
-
     tables = mlflow_private.tables()
     runs, tags = tables["runs"], tables["tags"]
     chosen = (select(tags.c.run_uuid).join(runs, runs.c.run_uuid == tags.c.run_uuid)
@@ -290,26 +291,59 @@ def runs_tagged(client: MlflowClient, experiment_id: str, key: str, value: str) 
                                 .order_by(runs.c.start_time.desc(), runs.c.run_uuid)).all()
         children = {name: _by_run(session, tables[name], chosen)
                     for name in ("tags", "params", "latest_metrics")}
-    out = []
-    for row in found:
-        run_id = row.run_uuid
-        run_tags = [RunTag(t.key, t.value) for t in children["tags"].get(run_id, ())]
-        name = row.name or next((t.value for t in run_tags if t.key == MLFLOW_RUN_NAME), None)
-        info = RunInfo(run_id=run_id, run_name=name, experiment_id=str(row.experiment_id),
-                       user_id=row.user_id, status=row.status, start_time=row.start_time,
-                       end_time=row.end_time, lifecycle_stage=row.lifecycle_stage,
-                       artifact_uri=row.artifact_uri)
-        data = RunData(
-            metrics=[Metric(m.key, math.nan if m.is_nan else m.value, m.timestamp, m.step)
-                     for m in children["latest_metrics"].get(run_id, ())],
-            params=[Param(p.key, p.value) for p in children["params"].get(run_id, ())],
-            tags=run_tags)
-        out.append(Run(info, data))
+    return [_run(row, *(children[name].get(row.run_uuid, ())
+                        for name in ("tags", "params", "latest_metrics"))) for row in found]
+
+
+def read_back(batches: Sequence[Prepared], keys: Sequence[str] = ("loss", "suboptimality")
+              ) -> tuple[list, dict[str, dict[str, History]]]:
+    """The runs of prepared batches as they will read back once committed: as runs_tagged
+    finds them (same order, info, params, tags and latest metrics), and the histories of
+    `keys` as runner.tracking.history reads them (by key, then run id). A sweep's report is
+    built from them while they are committed. tests/test_sqlstore.py compares both ways."""
+    rows: dict[str, list] = {table: [] for table in ("runs", "tags", "params", "latest_metrics")}
+    points: dict[str, list] = {key: [] for key in keys}
+    for batch in batches:
+        for table in ("runs", "tags", "params"):
+            rows[table] += [SimpleNamespace(**row) for row in batch.rows[table]]
+        rows["latest_metrics"] += [SimpleNamespace(**row)
+                                   for row in batch.rows["latest_metrics"].dicts()]
+        index = {c: i for i, c in enumerate(METRIC_COLUMNS)}
+        run, key, value, stamp, step, nan = (index[c] for c in (
+            "run_uuid", "key", "value", "timestamp", "step", "is_nan"))
+        for m in batch.rows["metrics"].values:
+            if m[key] in points:
+                points[m[key]].append((m[run], m[step], m[stamp],
+                                       math.nan if m[nan] else m[value]))
+    by_run = {table: _grouped(rows[table]) for table in ("tags", "params", "latest_metrics")}
+    found = sorted(rows["runs"], key=lambda row: (-row.start_time, row.run_uuid))
+    runs = [_run(row, *(by_run[table].get(row.run_uuid, ())
+                        for table in ("tags", "params", "latest_metrics"))) for row in found]
+    return runs, {key: history.histories(found) for key, found in points.items()}
+
+
+def _grouped(rows: list) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for row in rows:
+        out.setdefault(row.run_uuid, []).append(row)
     return out
 
 
+def _run(row, tags, params, latest):
+    """An MLflow Run of a `runs` row and its tags, params and latest metrics rows."""
+    from mlflow.entities import Run, RunData, RunInfo
+
+    run_tags = [RunTag(t.key, t.value) for t in tags]
+    name = row.name or next((t.value for t in run_tags if t.key == MLFLOW_RUN_NAME), None)
+    info = RunInfo(run_id=row.run_uuid, run_name=name, experiment_id=str(row.experiment_id),
+                   user_id=row.user_id, status=row.status, start_time=row.start_time,
+                   end_time=row.end_time, lifecycle_stage=row.lifecycle_stage,
+                   artifact_uri=row.artifact_uri)
+    data = RunData(metrics=[Metric(m.key, math.nan if m.is_nan else m.value, m.timestamp, m.step)
+                            for m in latest],
+                   params=[Param(p.key, p.value) for p in params], tags=run_tags)
+    return Run(info, data)
+
+
 def _by_run(session, table, chosen) -> dict[str, list]:
-    rows: dict[str, list] = {}
-    for row in session.execute(select(table).where(table.c.run_uuid.in_(chosen))):
-        rows.setdefault(row.run_uuid, []).append(row)
-    return rows
+    return _grouped(list(session.execute(select(table).where(table.c.run_uuid.in_(chosen)))))
