@@ -100,6 +100,21 @@ def test_evaluations_per_step_are_what_torch_lbfgs_asks_for():
     assert got.x_final == pytest.approx(param.detach().tolist(), abs=0, rel=1e-12)
 
 
+@pytest.mark.parametrize("x_final", [[], [1.5], [0.1, -0.0, 1e-300, -2.5e308, "inf", "-inf", "nan"],
+                                     list(np.random.default_rng(0).normal(size=2410))])
+def test_result_json_is_json_indented_by_two_spaces(x_final):
+    """result.json, written faster than json.dumps(indent=2) writes it, is what it writes."""
+    import dataclasses
+    import json
+
+    rec = record(make("adam", lr=0.1), 5)
+    rec = dataclasses.replace(rec, x_final=[v if isinstance(v, str) else float(v)
+                                            for v in x_final])
+    result = rec.result()
+    assert rec.result_json() == json.dumps(result, indent=2) + "\n"
+    assert json.loads(rec.result_json())["x_final"] == result["x_final"]
+
+
 def test_log10_suboptimality_is_floored_at_what_float64_resolves():
     """Linear least squares (f* > 0): gradient descent reaches f* to the last bits, where
     f − f* is 0 or a few ulps of f*; below ε·f* the log is ε·f*'s."""

@@ -207,6 +207,8 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
         jobs.extend(open_jobs())
         if not in_study:
             _report_ready(batches is not None)
+            if jobs:
+                _writer().look_up(jobs)
 
     def write(fn: Callable[..., Any], *args) -> None:
         if in_study:  # recorded once the next generation is sent: not while it is asked

@@ -12,6 +12,7 @@ made already (`Made`: by the engine process of runner.sweep.engine, where torch 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -98,6 +99,13 @@ class RowWriter:
         """Log rows already read out of their trace (or being read: a Future of them)."""
         return self.commit(indices, jobs, self.prepare(jobs, made), on_done)
 
+    def look_up(self, jobs: Sequence[Job]) -> None:
+        """Look up where these jobs' rows go in bulk now, while nothing is written (a plain
+        sweep's engine computes), rather than when their rows are ready; a store that fails
+        to answer fails them then, as without this."""
+        with contextlib.suppress(Exception):  # asked again, and said, as rows are prepared
+            bulk_target(self.targets, jobs[0][1])
+
     def prepare(self, jobs: Sequence[Job], made: Made | Future) -> Future:
         """Rows made ready to commit (prepare_rows), on the preparing thread."""
         return self.preparer.submit(prepare_rows, jobs, made, self.files, self.targets)
@@ -129,19 +137,26 @@ def prepare_rows(jobs: Sequence[Job], made: Made | Future, files: Writers | None
     if isinstance(made, Future):
         made = made.result()
     ctx = jobs[0][1]
-    key = (id(ctx.client), ctx.experiment_id)
-    if key not in targets:
-        targets[key] = sqlstore.target(ctx.client, ctx.experiment_id)
-    if targets[key] is None:
+    target = bulk_target(targets, ctx)
+    if target is None:
         return made, None
     try:
         runs = [finished_run(spec, record, run_files, made.start_ms, c, made.inputs)
                 for (spec, c), record, run_files in zip(jobs, made.records, made.files)]
-        return made, sqlstore.prepare(ctx.client, targets[key], runs, files)
+        return made, sqlstore.prepare(ctx.client, target, runs, files)
     except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
         log.warning(f"preparing {len(jobs)} runs at once failed ({first_line(exc)}); "
                     "logging them one by one")
         return made, None
+
+
+def bulk_target(targets: dict, ctx: Context):
+    """Where a context's rows go in bulk (sqlstore.target), looked up once per store and
+    experiment (`targets` keeps it)."""
+    key = (id(ctx.client), ctx.experiment_id)
+    if key not in targets:
+        targets[key] = sqlstore.target(ctx.client, ctx.experiment_id)
+    return targets[key]
 
 
 def commit_rows(jobs: Sequence[Job], prepared: Future) -> list[Outcome]:
