@@ -305,7 +305,8 @@ def _report_early(batches: list[Future], count: int) -> None:
         prepared = [future.result()[1] for future in batches]
     except Exception:  # noqa: BLE001 - its commit says what failed; the report reads the store
         return
-    if all(p is not None for p in prepared):  # plots from files written in place (not pending)
+    if all(p is not None for p in prepared):
+        # the best run's plots early only from files written in place (none still pending)
         summary.report_early(info, *sqlstore.read_back(prepared), plots=bool(
             info.get("best_plots") and not any(p.pending for p in prepared)))
 

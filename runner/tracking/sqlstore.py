@@ -302,24 +302,24 @@ def read_back(batches: Sequence[Prepared], keys: Sequence[str] = ("loss", "subop
     `keys` as runner.tracking.history reads them (by key, then run id). A sweep's report is
     built from them while they are committed. tests/test_sqlstore.py compares both ways."""
     rows: dict[str, list] = {table: [] for table in ("runs", "tags", "params", "latest_metrics")}
-    points: dict[str, list] = {key: [] for key in keys}
+    points: dict[str, list] = {key: [] for key in keys}  # (run id, step, timestamp, value)
+    column = {c: i for i, c in enumerate(METRIC_COLUMNS)}
+    run, key, value, stamp, step, nan = (column[c] for c in (
+        "run_uuid", "key", "value", "timestamp", "step", "is_nan"))
     for batch in batches:
         for table in ("runs", "tags", "params"):
             rows[table] += [SimpleNamespace(**row) for row in batch.rows[table]]
         rows["latest_metrics"] += [SimpleNamespace(**row)
                                    for row in batch.rows["latest_metrics"].dicts()]
-        index = {c: i for i, c in enumerate(METRIC_COLUMNS)}
-        run, key, value, stamp, step, nan = (index[c] for c in (
-            "run_uuid", "key", "value", "timestamp", "step", "is_nan"))
         for m in batch.rows["metrics"].values:
             if m[key] in points:
                 points[m[key]].append((m[run], m[step], m[stamp],
                                        math.nan if m[nan] else m[value]))
     by_run = {table: _grouped(rows[table]) for table in ("tags", "params", "latest_metrics")}
-    found = sorted(rows["runs"], key=lambda row: (-row.start_time, row.run_uuid))
+    ordered = sorted(rows["runs"], key=lambda row: (-row.start_time, row.run_uuid))
     runs = [_run(row, *(by_run[table].get(row.run_uuid, ())
-                        for table in ("tags", "params", "latest_metrics"))) for row in found]
-    return runs, {key: history.histories(found) for key, found in points.items()}
+                        for table in ("tags", "params", "latest_metrics"))) for row in ordered]
+    return runs, {k: history.histories(found) for k, found in points.items()}
 
 
 def _grouped(rows: list) -> dict[str, list]:
