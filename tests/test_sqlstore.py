@@ -143,7 +143,7 @@ def test_prepared_runs_read_back_as_the_store_reads_them_once_committed(tmp_path
     runs[2].start_ms += 5  # runs_tagged's order: latest start first
     batches = [sqlstore.prepare(client, experiment, runs[:2]),
                sqlstore.prepare(client, experiment, runs[2:])]
-    found, histories = sqlstore.read_back(batches)
+    found, histories = sqlstore.read_back(batches, ("loss", "suboptimality"))
     for batch in batches:
         sqlstore.commit(client, batch)
 

@@ -12,6 +12,7 @@ from runner.tracking.history import History
 
 # the replicate key: runs that differ only in it are one configuration
 SEED = "seed"
+KEYS = ("loss", "suboptimality")  # the metrics whose histories a report plots (RunData.key)
 
 
 @dataclass
@@ -33,7 +34,7 @@ class RunData:
 
     @property
     def key(self) -> str:
-        """The metric the report plots: f − f* where the run knows f*, else f."""
+        """The metric the report plots (one of KEYS): f − f* where the run knows f*, else f."""
         return "suboptimality" if "final_suboptimality" in self.metrics else "loss"
 
     @property

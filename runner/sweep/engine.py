@@ -196,7 +196,7 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
     jobs: list = []
     writes: list = []
     # a short plain sweep's rows, kept once prepared: its report is built from them
-    batches: list | None = None if in_study or _long(specs) else []
+    batches: list | None = [] if not in_study and short(specs) else None
     made: set[int] = set()  # the jobs whose rows came (not a failure, not to run alone)
 
     def told(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:
@@ -280,13 +280,14 @@ def _report_ready(early: bool) -> None:
         summary.prepare_report(warm=True)
 
 
-# a plain sweep of at most this many trajectory lines in all keeps its rows once prepared,
-# until its report has them (a 100-run sweep of 210 steps: 64,000 metric rows, 20 MB)
-EARLY_REPORT_LINES = 50_000
+def short(specs: Sequence[Any]) -> bool:
+    """Whether a sweep's trajectories are short (under the file writers' `here_lines` lines
+    in all): its files are written in place, not by the writer processes, and a plain
+    sweep keeps its rows once prepared until its report has them (100 runs of 210 steps:
+    21,100 lines, 64,000 metric rows, 20 MB)."""
+    from runner.tracking.files import Writers
 
-
-def _long(specs: Sequence[Any]) -> bool:
-    return sum(spec.steps + 1 for spec in specs) >= EARLY_REPORT_LINES
+    return sum(spec.steps + 1 for spec in specs) < Writers.shared().here_lines
 
 
 def _report_early(batches: list[Future], count: int) -> None:
@@ -294,6 +295,7 @@ def _report_early(batches: list[Future], count: int) -> None:
     prepared to be committed), built from them while they are committed: the tail of a
     short sweep (summary.report_early). Not where this launch is not the whole sweep, or a
     part is logged run by run (its ids are made as it is written)."""
+    from runner.report.data import KEYS
     from runner.sweep import summary
     from runner.sweep.callbacks import sweep_info
     from runner.tracking import sqlstore
@@ -307,7 +309,7 @@ def _report_early(batches: list[Future], count: int) -> None:
         return
     if all(p is not None for p in prepared):
         # the best run's plots early only from files written in place (none still pending)
-        summary.report_early(info, *sqlstore.read_back(prepared), plots=bool(
+        summary.report_early(info, *sqlstore.read_back(prepared, KEYS), plots=bool(
             info.get("best_plots") and not any(p.pending for p in prepared)))
 
 

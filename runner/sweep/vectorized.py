@@ -59,9 +59,8 @@ def launch(composer: Composer, job_overrides: Sequence[Sequence[str]], *, max_ro
         # the files' processes, ready when the rows are, if the runs' trajectories are long
         # or a study's generations are to come (each one's files written while the next is
         # asked for: not on the thread that asks)
-        writers = Writers.shared()
-        if sweep_plan() is not None or sum(s.steps + 1 for s in specs) >= writers.here_lines:
-            writers.start()
+        if sweep_plan() is not None or not engine.short(specs):
+            Writers.shared().start()
         return jobs
 
     def noted(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:

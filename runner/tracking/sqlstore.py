@@ -295,7 +295,7 @@ def runs_tagged(client: MlflowClient, experiment_id: str, key: str, value: str) 
                         for name in ("tags", "params", "latest_metrics"))) for row in found]
 
 
-def read_back(batches: Sequence[Prepared], keys: Sequence[str] = ("loss", "suboptimality")
+def read_back(batches: Sequence[Prepared], keys: Sequence[str]
               ) -> tuple[list, dict[str, dict[str, History]]]:
     """The runs of prepared batches as they will read back once committed: as runs_tagged
     finds them (same order, info, params, tags and latest metrics), and the histories of
