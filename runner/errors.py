@@ -36,6 +36,13 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+def interrupted_between_runs(signum: int) -> str:
+    """What a command says when a signal ends it while no run is being computed (loading,
+    composing, between a sweep's jobs)."""
+    return (f"interrupted ({signal.Signals(signum).name}): what was recorded is kept (a sweep: "
+            "resume=true completes it)")
+
+
 # Notes SQLAlchemy puts on a line of their own before the error itself (an autoflush's
 # "(raised as a result of Query-invoked autoflush; ...)\n(sqlite3.OperationalError) database
 # is locked"): the line a user needs is the one after

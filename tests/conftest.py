@@ -7,12 +7,14 @@ import contextlib
 import glob
 import json
 import os
+import pty
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -82,6 +84,30 @@ def start_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Pope
             [sys.executable, "-m", "runner", *args], cwd=cwd, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+class Terminal:
+    """The CLI in the background on a pseudo-terminal, as at a user's prompt (its progress
+    bars drawn), in its own process group; what it writes is collected (`text`)."""
+
+    def __init__(self, *args: str, cwd: Path, env: dict | None = None) -> None:
+        master, tty = pty.openpty()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", *args], cwd=cwd, stdin=subprocess.DEVNULL,
+            stdout=tty, stderr=tty, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+        os.close(tty)
+        self.chunks: list[bytes] = []
+        threading.Thread(target=self._read, args=(master,), daemon=True).start()
+
+    def _read(self, fd: int) -> None:
+        with contextlib.suppress(OSError):  # EIO once the last writer closes it
+            while data := os.read(fd, 1 << 16):
+                self.chunks.append(data)
+        os.close(fd)
+
+    def text(self) -> str:
+        return b"".join(self.chunks).decode(errors="replace")
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 180) -> None:

@@ -137,34 +137,60 @@ def assert_nothing_left(store: Store, proc: subprocess.Popen) -> None:
             assert store.artifact_json(run.info.run_id)["steps"] == 40000
 
 
-MOMENTS = 20
+def catches(pid: int, sig: int) -> bool:
+    """Whether the process has a handler for `sig` (Python's for SIGINT is set as it
+    starts: a Ctrl-C before it ends the process as the default action does)."""
+    with open(f"/proc/{pid}/status") as status:
+        mask = next(line for line in status if line.startswith("SigCgt:")).split()[1]
+    return bool(int(mask, 16) >> (sig - 1) & 1)
 
 
-def test_sigterm_at_any_moment_of_a_run_ends_it_killed_or_finished(tmp_path):
-    """SIGTERM at 20 evenly spread moments of a run's life, from the start of the process to
-    the last file written: never a run left RUNNING, never a process left behind."""
-    # 40,000 steps: the loop is about a third of the process's life (start-up, the store,
-    # the final write and the plots are the rest), so some moments fall inside it
-    args = ("steps=40000", "optimizer.lr=0.001")
+def signal_at_moments(tmp_path: Path, args: tuple[str, ...], sig: int,
+                      moments: int) -> list[set[str]]:
+    """`sig` at `moments` evenly spread moments of the command's life, from the start of
+    the process to its last file written; each time: the exit a signal gives (128 + it; a
+    SIGTERM before Python starts may end it by the default action), a line saying so, no
+    traceback, never a run left RUNNING, never a process left behind. The runs' statuses
+    at each moment ({"none"} where no run existed yet)."""
     reference = fresh_store(tmp_path / "reference")
     start = time.monotonic()
     proc = start_cli(*args, f"tracking.uri={reference.uri}", cwd=reference.folder)
     assert proc.wait(timeout=300) == 0
     life = time.monotonic() - start
     outcomes = []
-    for k in range(MOMENTS):
+    for k in range(moments):
         store = fresh_store(tmp_path / f"t{k}")
         proc = start_cli(*args, f"tracking.uri={store.uri}", cwd=store.folder)
-        time.sleep(life * (k + 0.5) / MOMENTS)
-        proc.send_signal(signal.SIGTERM)
+        if sig == signal.SIGINT:
+            wait_until(lambda pid=proc.pid: catches(pid, sig), timeout=30)
+        time.sleep(life * (k + 0.5) / moments)
+        proc.send_signal(sig)
         code = proc.wait(timeout=120)
         log = (store.folder / "cli.log").read_text()
-        assert code in (0, 128 + signal.SIGTERM, -signal.SIGTERM), log[-2000:]
+        assert code in (0, 128 + sig, -signal.SIGTERM), log[-2000:]
         assert "Traceback" not in log, log[-3000:]
+        assert code != 128 + sig or "interrupted" in log, log[-2000:]
         assert_nothing_left(store, proc)
         outcomes.append({r.info.status for r in store.runs()} or {"none"})
+    return outcomes
+
+
+@pytest.mark.parametrize("sig, moments", [(signal.SIGTERM, 20), (signal.SIGINT, 10)])
+def test_a_signal_at_any_moment_of_a_run_ends_it_killed_or_finished(tmp_path, sig, moments):
+    # 40,000 steps: the loop is about a third of the process's life (start-up, the store,
+    # the final write and the plots are the rest), so some moments fall inside it
+    outcomes = signal_at_moments(tmp_path, ("steps=40000", "optimizer.lr=0.001"), sig, moments)
     seen = set().union(*outcomes)
     assert "KILLED" in seen and ("FINISHED" in seen or "none" in seen), outcomes
+
+
+@pytest.mark.parametrize("launcher", [(), VECTORIZED], ids=["basic", "vectorized"])
+def test_ctrl_c_at_any_moment_of_a_sweep_ends_it_killed(tmp_path, launcher):
+    """From loading the libraries to the report: the sweep's run ends KILLED (or FINISHED
+    once its runs are), each of its runs KILLED with its steps or complete."""
+    args = ("-m", *launcher, "optimizer.lr=0.001,0.002", "steps=40000")
+    outcomes = signal_at_moments(tmp_path, args, signal.SIGINT, 8)
+    assert "KILLED" in set().union(*outcomes), outcomes
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])

@@ -11,7 +11,7 @@ are not independent (L-BFGS, torch.optim) run one configuration at a time, on th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,6 +27,7 @@ from runner.build import (
     hyper_tensors,
     start_point,
 )
+from runner.console import Progress
 from runner.constants import KILLED
 from runner.errors import RunFailed, interrupts_as_exceptions
 from runner.loop import Trace, optimize
@@ -167,9 +168,10 @@ def run_group(indices: list[int], jobs: Sequence[Job], max_rows: int, memory_mb:
                       keep_points=shared.objective.dim <= MAX_CSV_COORDINATES,
                       budget=int(memory_mb * 2**20 / FOOTPRINT))
         try:
-            with interrupts_as_exceptions():
+            with interrupts_as_exceptions(), Progress(steps, f"{len(chunk)} runs") as bar:
                 step_batch(shared, [spec for spec, _ in chunk_jobs],
-                           torch.stack([points[c] for c in chunk]), trace)
+                           torch.stack([points[c] for c in chunk]), trace,
+                           progress=bar.update if bar.enabled else None)
         except Exception:  # noqa: BLE001 - one row's error fails the whole stacked step:
             # run the chunk's rows alone, so that only the configurations at fault fail
             for i in chunk_indices:
@@ -265,13 +267,15 @@ def chunks(n: int, max_rows: int, budget_rows: int) -> Iterator[list[int]]:
         yield list(range(start, min(n, start + size)))
 
 
-def step_batch(shared: Setup, specs: Sequence[RunSpec], x0: torch.Tensor, trace: Trace) -> Trace:
+def step_batch(shared: Setup, specs: Sequence[RunSpec], x0: torch.Tensor, trace: Trace,
+               progress: Callable[[int], None] | None = None) -> Trace:
     """Step all rows at once with per-row hyperparameters (tensors of shape (B, 1)),
-    recording into `trace`."""
+    recording into `trace`; `progress` hears of the step reached now and then (a terminal's
+    progress bar)."""
     spec = specs[0]
     optimizer = build_optimizer(spec, **hyper_tensors(specs, x0.dtype, x0.device))
     return optimize(shared.objective, shared.gradient, optimizer, x0, steps=spec.steps,
                     tol=spec.tol, max_loss=spec.max_loss, stall=spec.stall(optimizer.stall_steps),
                     check=shared.check, sampling=shared.draws([s.seed for s in specs]),
                     evaluate_every=spec.eval_every, trace=trace,
-                    prune=row_pruner([s.trial for s in specs]))
+                    prune=row_pruner([s.trial for s in specs]), progress=progress)

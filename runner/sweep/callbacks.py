@@ -32,7 +32,7 @@ from runner.constants import (
     SWEEP_ROLE,
     UNHASHED,
 )
-from runner.errors import first_line
+from runner.errors import first_line, interrupted_between_runs
 from runner.sweep import engine, hydra_private, ledger
 from runner.tracking import ui
 
@@ -231,6 +231,7 @@ def _end_if_running(info: dict[str, str]) -> None:
 
 
 def _exit(signum: int, frame: object) -> None:
+    print(interrupted_between_runs(signum), file=sys.stderr)
     raise SystemExit(EXIT_SIGNAL + signum)
 
 
