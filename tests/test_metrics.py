@@ -115,6 +115,22 @@ def test_result_json_is_json_indented_by_two_spaces(x_final):
     assert json.loads(rec.result_json())["x_final"] == result["x_final"]
 
 
+@pytest.mark.parametrize("x_final", [[], [1.5, -0.0, 5e-324], [1e308, 1e308, -1e308],
+                                     [0.1, float("inf")], [float("-inf"), float("nan"), 2.0],
+                                     [float("inf"), float("-inf")],
+                                     list(np.random.default_rng(1).normal(size=2410))])
+def test_the_results_final_point_keeps_every_digit_and_names_what_json_lacks(x_final):
+    """Finite coordinates as they are (even where their sum overflows), ±inf and NaN as
+    strings: JSON has no such numbers."""
+    import dataclasses
+
+    rec = dataclasses.replace(record(make("adam", lr=0.1), 5), x_final=x_final)
+    got = rec.result()["x_final"]
+    assert got == [v if math.isfinite(v) else str(v) for v in x_final]
+    assert all(type(v) is (float if isinstance(x, float) and math.isfinite(x) else str)
+               for v, x in zip(got, x_final))
+
+
 def test_log10_suboptimality_is_floored_at_what_float64_resolves():
     """Linear least squares (f* > 0): gradient descent reaches f* to the last bits, where
     f − f* is 0 or a few ulps of f*; below ε·f* the log is ε·f*'s."""
