@@ -109,6 +109,16 @@ class Terminal:
     def text(self) -> str:
         return b"".join(self.chunks).decode(errors="replace")
 
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Whatever the test found: its process group killed, by the CLI's process id."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=60)
+
 
 def wait_until(condition: Callable[[], bool], timeout: float = 180) -> None:
     deadline = time.time() + timeout

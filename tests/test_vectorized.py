@@ -218,12 +218,12 @@ def test_the_fast_sweeper_still_validates_every_job_before_launching(tmp_path, l
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_vectorized_sweep_keeps_what_it_computed(tmp_path, sig):
     store = Store(tmp_path)
-    term = Terminal("-m", VECTORIZED, "optimizer.lr=0.01,0.02,0.03", "steps=1000000",
-                    "artifacts.plots=false", f"tracking.uri={store.uri}", cwd=tmp_path)
-    # the signal comes once the rows are being stepped (their progress bar: a step past 0)
-    wait_until(lambda: re.search(r"3 runs \[[#.]+\] [1-9]\d*/1000000", term.text()))
-    term.proc.send_signal(sig)
-    assert term.proc.wait(timeout=120) == 128 + sig, term.text()
+    with Terminal("-m", VECTORIZED, "optimizer.lr=0.01,0.02,0.03", "steps=1000000",
+                  "artifacts.plots=false", f"tracking.uri={store.uri}", cwd=tmp_path) as term:
+        # the signal comes once the rows are being stepped (their progress bar: a step past 0)
+        wait_until(lambda: re.search(r"3 runs \[[#.]+\] [1-9]\d*/1000000", term.text()))
+        term.proc.send_signal(sig)
+        assert term.proc.wait(timeout=120) == 128 + sig, term.text()
     assert "interrupted" in term.text() and "Traceback" not in term.text()
     runs = store.runs()
     (parent,) = [r for r in runs if r.data.tags.get("role") == "sweep"]
