@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -34,6 +35,11 @@ def run_and_exit(command: Callable[[], object]) -> NoReturn:
 
 
 def end(code: object) -> NoReturn:
+    """Exit with `code` once the threads and exit hooks are done: they finish the runs'
+    last writes, so a signal now (a late Ctrl-C) is ignored rather than cut them short
+    with a traceback; the command's work is over either way."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1

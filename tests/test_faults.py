@@ -184,6 +184,22 @@ def test_a_signal_at_any_moment_of_a_run_ends_it_killed_or_finished(tmp_path, si
     assert "KILLED" in seen and ("FINISHED" in seen or "none" in seen), outcomes
 
 
+def test_a_signal_once_the_work_is_over_lets_the_command_end_as_it_would(tmp_path):
+    """Ctrl-C while the exit hooks run (the runs' last writes are joined there): ignored,
+    no traceback, the exit status of the work."""
+    store = Store(tmp_path)
+    exiting = tmp_path / "exiting"
+    env = {"PYTHONPATH": f"{ROOT / 'tests' / 'fixtures' / 'slow_exit'}:{ROOT}",
+           "GRADLAB_TEST_EXITING": str(exiting)}
+    proc = start_cli("steps=50", f"tracking.uri={store.uri}", cwd=tmp_path, env=env)
+    wait_until(exiting.exists, timeout=120)
+    proc.send_signal(signal.SIGINT)
+    log = (tmp_path / "cli.log").read_text
+    assert proc.wait(timeout=60) == 0, log()
+    assert "Traceback" not in log() and "KeyboardInterrupt" not in log(), log()
+    assert store.only_run().info.status == "FINISHED"
+
+
 @pytest.mark.parametrize("launcher", [(), VECTORIZED], ids=["basic", "vectorized"])
 def test_ctrl_c_at_any_moment_of_a_sweep_ends_it_killed(tmp_path, launcher):
     """From loading the libraries to the report: the sweep's run ends KILLED (or FINISHED
