@@ -168,7 +168,7 @@ def run_group(indices: list[int], jobs: Sequence[Job], max_rows: int, memory_mb:
                       keep_points=shared.objective.dim <= MAX_CSV_COORDINATES,
                       budget=int(memory_mb * 2**20 / FOOTPRINT))
         try:
-            with interrupts_as_exceptions(), Progress(steps, f"{len(chunk)} runs") as bar:
+            with interrupts_as_exceptions(), Progress(steps, _runs(len(chunk))) as bar:
                 step_batch(shared, [spec for spec, _ in chunk_jobs],
                            torch.stack([points[c] for c in chunk]), trace,
                            progress=bar.update if bar.enabled else None)
@@ -259,6 +259,10 @@ def rows_per_budget(steps: int, objective: Objective, memory_mb: float) -> int:
     kept = objective.dim if objective.dim <= MAX_CSV_COORDINATES else 1
     per_row = (steps + 1) * (4 + kept) * per_value + 8 * objective.dim * 8
     return max(1, int(memory_mb * 2**20 // (FOOTPRINT * per_row)))
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def chunks(n: int, max_rows: int, budget_rows: int) -> Iterator[list[int]]:
