@@ -76,12 +76,15 @@ class Store:
         return sorted((m.step, m.value) for m in self.client.get_metric_history(run_id, key))
 
 
-def start_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+def start_cli(*args: str, cwd: Path, env: dict | None = None,
+              output: int | None = None) -> subprocess.Popen:
     """The CLI in the background, in its own process group (to kill -9 it whole), writing
-    its output to cwd/cli.log."""
-    with open(cwd / "cli.log", "w") as log:
+    its output to cwd/cli.log, or to the file descriptor `output`."""
+    with contextlib.ExitStack() as files:
+        if output is None:
+            output = files.enter_context(open(cwd / "cli.log", "w")).fileno()
         return subprocess.Popen(
-            [sys.executable, "-m", "runner", *args], cwd=cwd, stdout=log,
+            [sys.executable, "-m", "runner", *args], cwd=cwd, stdout=output,
             stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
@@ -92,13 +95,11 @@ class Terminal:
 
     def __init__(self, *args: str, cwd: Path, env: dict | None = None) -> None:
         master, tty = pty.openpty()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runner", *args], cwd=cwd, stdin=subprocess.DEVNULL,
-            stdout=tty, stderr=tty, start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+        self.proc = start_cli(*args, cwd=cwd, env=env, output=tty)
         os.close(tty)
         self.chunks: list[bytes] = []
-        threading.Thread(target=self._read, args=(master,), daemon=True).start()
+        self.reader = threading.Thread(target=self._read, args=(master,), daemon=True)
+        self.reader.start()
 
     def _read(self, fd: int) -> None:
         with contextlib.suppress(OSError):  # EIO once the last writer closes it
@@ -113,11 +114,13 @@ class Terminal:
         return self
 
     def __exit__(self, *exc) -> None:
-        """Whatever the test found: its process group killed, by the CLI's process id."""
+        """Whatever the test found: its process group killed, by the CLI's process id; then
+        `text` holds all it wrote (read until its last writer closed the terminal)."""
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=60)
+        self.reader.join(timeout=30)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 180) -> None:
