@@ -95,10 +95,16 @@ def draw_files_later(client, run_id: str, name: str, files: Path, gif: bool = Fa
 
 def _drawn_later(client, run_id: str, name: str, tmp: tempfile.TemporaryDirectory, gif: bool,
                  elsewhere: Callable[..., Callable[[], Any]]) -> Callable[..., list[str]]:
+    """The plots drawn by `elsewhere` where they need the run's objective (a 2-D run's:
+    torch, which that process may have loaded), else in a process forked from this one
+    (numpy and pyplot alone)."""
+    from runner import plots  # noqa: F401 - loaded here, not by a child forked meanwhile
+
     folder = Path(tmp.name)
     pyplot()  # here, before the fork: the report that a sweep builds meanwhile needs it too
-    drawing = elsewhere(_draw_files, folder, name, gif,
-                        default="the process drawing them ended unexpectedly")
+    where = elsewhere if _plane(folder) else forked
+    drawing = where(_draw_files, folder, name, gif,
+                    default="the process drawing them ended unexpectedly")
 
     def log(keep: bool = True) -> list[str]:
         try:
@@ -118,21 +124,38 @@ def _drawn_later(client, run_id: str, name: str, tmp: tempfile.TemporaryDirector
 def _draw_files(folder: Path, name: str, gif: bool) -> list[str] | str:
     """The plots of the run whose files are in `folder`, drawn into folder/plots: their
     names, or what failed (`Type: message`)."""
-    from runner.artifacts import scene
-    from runner.build import build_objective
-    from runner.plots import draw_plots
-    from runner.spec import RunSpec
+    from runner.plots import Scene, draw_plots
 
     try:
-        config = yaml.safe_load((folder / "config.yaml").read_text())
-        objective = build_objective(RunSpec(config, {}))
         out = folder / "plots"
         out.mkdir()
         record = record_from_files(folder)
-        draw_plots(out, {"plots": True, "gif": gif}, record, scene(objective, record), name)
+        draw_plots(out, {"plots": True, "gif": gif}, record,
+                   _scene(folder, record) if len(record.x_final) == 2 else Scene(), name)
         return sorted(p.name for p in out.iterdir())
     except Exception as exc:  # noqa: BLE001 - said where the plots were asked for
         return describe(exc)
+
+
+def _scene(folder: Path, record: Record):
+    """What a 2-D run's plots need of its objective (its contour, a line fit's data),
+    from the objective its config.yaml builds; only a 2-D run's plots show more than the
+    record (runner.plots.draw_plots)."""
+    from runner.artifacts import scene
+    from runner.build import build_objective
+    from runner.spec import RunSpec
+
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    return scene(build_objective(RunSpec(config, {})), record)
+
+
+def _plane(folder: Path) -> bool:
+    """Whether the run whose files are in `folder` is 2-D (its plots need its objective);
+    where that cannot be read, as if it were (the drawing process says what is wrong)."""
+    try:
+        return len(json.loads((folder / "result.json").read_text())["x_final"]) == 2
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -420,7 +420,8 @@ def _serve(conn) -> None:
             noted.clear()
             conn.send(("interrupted", exc.signum))
             continue
-        if report_next:  # the best run's plots may come next (later): drawn warm
+        if report_next and sink.plane:  # a 2-D best run's plots may come next (later),
+            #  drawn warm (the others' need no objective: runner.plot draws them elsewhere)
             from runner import plot  # noqa: F401 - what they are drawn with
             from runner.headless import warm_up
 
@@ -447,6 +448,7 @@ class _Sent:
 
     def __init__(self, conn) -> None:
         self.conn = conn
+        self.plane = False  # whether a 2-D objective's rows were sent
 
     def failure(self, index: int, job, exc: Exception) -> None:
         self.conn.send(("part", [index], "failure", str(exc)))
@@ -465,6 +467,7 @@ class _Sent:
         from runner.artifacts import read_rows
         from runner.results import Made
 
+        self.plane = self.plane or objective.dim == 2
         data = objective.data()
         inputs = None if data is None else tuple(data)
         size = max(1, int(PART_BYTES * trace.batch // max(1, trace.kept_bytes)))
