@@ -52,8 +52,8 @@ def sgd(
     check_hyper("momentum", momentum)
     check_hyper("dampening", dampening)
     check_hyper("weight_decay", weight_decay)
-    use_momentum = not is_zero(momentum)
-    if nesterov and (not use_momentum or not is_zero(dampening)):
+    use_momentum, undamped = not is_zero(momentum), is_zero(dampening)
+    if nesterov and (not use_momentum or not undamped):
         raise OptimizerError("optimizer.nesterov needs momentum > 0 and dampening = 0")
     schedule = schedule or constant()
 
@@ -67,9 +67,11 @@ def sgd(
         buf, lr_t = state.momentum_buffer, schedule(lr, state.step)
         if use_momentum and lr_in_buffer:
             g = lr_t * g
-        if use_momentum:
-            buf = g.clone() if state.step == 0 else momentum * buf + (1 - dampening) * g
-            g = g + momentum * buf if nesterov else buf
+        if use_momentum:  # each sum added into its new product μb: the same value, one
+            #  temporary fewer (with no dampening, g itself: 1·g is g)
+            buf = g.clone() if state.step == 0 else (momentum * buf).add_(
+                g if undamped else (1 - dampening) * g)
+            g = (momentum * buf).add_(g) if nesterov else buf
         step = g if use_momentum and lr_in_buffer else lr_t * g
         return params - step, SGDState(state.step + 1, buf)
 

@@ -278,6 +278,7 @@ def _optimize(
     since = torch.zeros(batch, dtype=torch.long, device=x0.device)
     trace.evaluations = torch.zeros(batch, dtype=torch.long, device=x0.device)
     n_active, start = batch, time.perf_counter()
+    evaluated = None  # the last evaluation: (step, points, values)
     for t in range(steps + 1):
         if sampling is not None:
             sampled[0] = sampling.objective(t)
@@ -289,7 +290,8 @@ def _optimize(
             grad = sampling.gradient(grad, t)
         if every and t % every == 0:
             progress_t = trace.progress_at(t) if trace.progress_at is not None else {}
-            trace.evals.append((t, {**evaluate(x), **progress_t}))
+            evaluated = t, x, evaluate(x)
+            trace.evals.append((t, {**evaluated[2], **progress_t}))
         if check is not None and t % check[0] == 0:
             trace.checks.append((t, _discrepancy(grad, check[1](objective, x)[1])))
         if progress is not None and t % progress_every == 0:
@@ -333,8 +335,9 @@ def _optimize(
     if n_active:
         trace.end_rows(active)
     trace.x_final = x
-    if every:
-        trace.final_evals = evaluate(x)
+    if every:  # the last evaluation's where it was of these points (the last step's)
+        same = evaluated is not None and evaluated[0] == t and evaluated[1] is x
+        trace.final_evals = evaluated[2] if same else evaluate(x)
     return trace
 
 
