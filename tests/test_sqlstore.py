@@ -218,6 +218,29 @@ def test_runs_whose_files_cannot_be_written_are_not_recorded(tmp_path):
     assert dataset_rows(client) == 0
 
 
+def test_files_written_in_place_go_in_with_the_commit_before_its_rows(tmp_path):
+    """Without writer processes, prepare makes the rows only (a sweep's report is built
+    from them while the files are written); the commit writes the files, then the rows. A
+    file that cannot be written records no run, and the files are said done with all the
+    same, so that nothing waiting for them hangs."""
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    artifacts = tmp_path / "artifacts"
+    experiment = client.create_experiment("e", artifact_location=str(artifacts))
+    prepared = sqlstore.prepare(client, client.get_experiment(experiment), [finished()] * 2)
+    assert not artifacts.exists() and not prepared.written.is_set()
+    ids = sqlstore.commit(client, prepared)
+    assert prepared.written.is_set() and len(client.search_runs([experiment])) == 2
+    for run_id in ids:
+        assert (artifacts / run_id / "artifacts" / "result.json").read_text() == "{}\n"
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    experiment = client.create_experiment("b", artifact_location=str(blocked))
+    prepared = sqlstore.prepare(client, client.get_experiment(experiment), [finished()] * 2)
+    with pytest.raises(OSError, match="Not a directory"):
+        sqlstore.commit(client, prepared)
+    assert prepared.written.is_set() and client.search_runs([experiment]) == []
+
+
 def test_only_sql_stores_are_written_in_one_transaction(tmp_path):
     assert sqlstore.supports(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"))
     assert not sqlstore.supports(MlflowClient("http://127.0.0.1:9"))  # a server: never asked

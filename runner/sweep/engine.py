@@ -308,9 +308,15 @@ def _report_early(batches: list[Future], count: int) -> None:
     except Exception:  # noqa: BLE001 - its commit says what failed; the report reads the store
         return
     if all(p is not None for p in prepared):
-        # the best run's plots early only from files written in place (none still pending)
-        summary.report_early(info, *sqlstore.read_back(prepared, KEYS), plots=bool(
-            info.get("best_plots") and not any(p.pending for p in prepared)))
+        # the best run's plots early only from files written in place (none by the writer
+        # processes), once the commit has written them (FILES_WAIT_S: else from the store)
+        summary.report_early(
+            info, *sqlstore.read_back(prepared, KEYS),
+            plots=bool(info.get("best_plots") and not any(p.pending for p in prepared)),
+            files=lambda: all(p.written.wait(FILES_WAIT_S) for p in prepared))
+
+
+FILES_WAIT_S = 30.0
 
 
 def later(fn: Callable[..., Any], *args, default: Any = None) -> Callable[[], Any]:

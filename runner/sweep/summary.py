@@ -135,12 +135,14 @@ class _Early:
 _EARLY: list[_Early] = []
 
 
-def report_early(info: dict, found: list, histories: dict, plots: bool = False) -> None:
+def report_early(info: dict, found: list, histories: dict, plots: bool = False,
+                 files: Callable[[], bool] = lambda: True) -> None:
     """Have the prepared process build the sweep's report now, from its runs as they will
     read back once committed (`found`, `histories`: runner.tracking.sqlstore.read_back),
     while they are committed; with `plots`, have the best run's plots drawn too, from its
-    files (written first). record_on_parent takes them if the store's children are these
-    runs, and builds the report from the store otherwise."""
+    files, once `files()` says they are written (else later, from the store).
+    record_on_parent takes them if the store's children are these runs, and builds the
+    report from the store otherwise."""
     if not _READY:
         return
     early = _Early(_READY.pop(), {r.info.run_id for r in found},
@@ -151,7 +153,7 @@ def report_early(info: dict, found: list, histories: dict, plots: bool = False) 
     if plots and table and math.isfinite(table[0]["final_loss"]):
         (best,) = [r for r in found if r.info.run_id == table[0]["run_id"]]
         folder = sqlstore.local_folder(best.info.artifact_uri)
-        if folder is not None:
+        if folder is not None and files():
             early.plots = best.info.run_id, _plots_later(
                 mlflow_client.client_for(info["uri"]), best.info.run_id,
                 (best.info.run_name, Path(folder)))

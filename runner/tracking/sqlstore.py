@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import threading
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -108,13 +109,27 @@ class Tuples:
 
 @dataclass
 class Prepared:
-    """Runs checked and turned into rows, their files written or being written."""
+    """Runs checked and turned into rows, their files written, being written, or to write
+    in place (`here`: by `commit`, before its rows go in, so that the rows are ready, for a
+    sweep's report, before the files are)."""
 
     ids: list[str]
     rows: dict[str, list[dict] | Tuples]
     pending: list[Future]  # the writer processes' work on the files
     experiment_id: str = ""
     inputs: list[tuple[str, DatasetInput]] = field(default_factory=list)  # (run id, input)
+    here: list[tuple[Path, RunFiles]] = field(default_factory=list)  # (folder, its files)
+    written: threading.Event = field(default_factory=threading.Event)  # `here` done (or failed)
+
+    def write_here(self) -> None:
+        """Write the files that go in place; `written` is set even if that fails (the commit
+        then fails with what did)."""
+        try:
+            for folder, files in self.here:
+                files.write(folder)
+            self.here = []
+        finally:
+            self.written.set()
 
 
 def target(client: MlflowClient, experiment_id: str) -> Experiment | None:
@@ -140,12 +155,18 @@ def prepare(client: MlflowClient, experiment: Experiment, runs: Sequence[Finishe
         for table, new in _rows(run_id, run, experiment_id, uri).items():
             rows[table].extend(new)
     inputs = [(run_id, i) for run_id, run in zip(ids, runs) for i in run.inputs]
-    return Prepared(ids, rows, _write_files(uris, runs, writers), experiment_id, inputs)
+    pending, here = _write_files(uris, runs, writers)
+    prepared = Prepared(ids, rows, pending, experiment_id, inputs, here)
+    if not here:
+        prepared.written.set()
+    return prepared
 
 
 def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
-    """Insert every row in one transaction, committed once the files are written (the
-    writer processes write them while the rows go in); the runs' ids."""
+    """Insert every row in one transaction, committed once the files are written (those
+    that go in place first; the writer processes write theirs while the rows go in); the
+    runs' ids."""
+    prepared.write_here()
     tables = mlflow_private.tables()
     # if this fails, files without a run may stay behind: harmless, unlike the reverse
     with mlflow_private.write_session(client) as session:
@@ -253,25 +274,26 @@ def local_folder(artifact_uri: str) -> str | None:
     return repo.artifact_dir if isinstance(repo, LocalArtifactRepository) else None
 
 
-def _write_files(uris: list[str], runs: Sequence[FinishedRun],
-                 writers: Writers | None) -> list[Future]:
-    """Each run's files into its artifact location: straight into place when local, by the
-    writer processes if given (plots are drawn here; returns their futures); uploaded from a
-    temporary folder otherwise."""
+def _write_files(uris: list[str], runs: Sequence[FinishedRun], writers: Writers | None
+                 ) -> tuple[list[Future], list[tuple[Path, RunFiles]]]:
+    """Each run's files into its artifact location: by the writer processes if given (plots
+    are drawn here; their futures returned), else straight into place when local (what is
+    returned second: the commit writes them), uploaded from a temporary folder otherwise."""
     folders = [local_folder(uri) for uri in uris]
     local = [(folder, run.files) for folder, run in zip(folders, runs) if folder is not None]
     pending = writers.submit(local) if writers is not None and local else []
+    here = []
     for uri, folder, run in zip(uris, folders, runs):
         if folder is None:
             with tempfile.TemporaryDirectory(prefix="gradlab-") as tmp:
                 run.files.write(Path(tmp))
                 get_artifact_repository(uri).log_artifacts(tmp)
         elif not pending:
-            run.files.write(Path(folder))
+            here.append((Path(folder), run.files))
         elif run.files.draw is not None:
             Path(folder).mkdir(parents=True, exist_ok=True)
             run.files.draw(Path(folder))
-    return pending
+    return pending, here
 
 
 def runs_tagged(client: MlflowClient, experiment_id: str, key: str, value: str) -> list:
