@@ -25,3 +25,18 @@ def warm_up() -> None:
     ax.legend()
     fig.savefig(BytesIO(), format="png")
     plt.close(fig)
+
+
+def margins(fig, *, left: float, right: float, bottom: float, top: float,
+            wspace: float = 0.0, hspace: float = 0.0) -> None:
+    """Lay out a figure's grid of subplots with margins and gaps in inches: for figures
+    whose labels are known in advance (log-scale ticks, an axis label each side, a title),
+    what tight_layout would find, without drawing the figure an extra time to measure
+    them (about a third of such a figure's cost)."""
+    width, height = fig.get_size_inches()
+    rows, cols = fig.axes[0].get_subplotspec().get_geometry()[:2]
+    axes_width = (width - left - right - (cols - 1) * wspace) / cols
+    axes_height = (height - bottom - top - (rows - 1) * hspace) / rows
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=wspace / axes_width,
+                        hspace=hspace / axes_height)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.headless import pyplot
+from runner.headless import margins, pyplot
 from runner.results import Record
 
 # float64 resolves a value no finer than this times its scale (|f*|, or the starting gap)
@@ -82,7 +82,7 @@ def loss_curve(record: Record, title: str, path: Path):
     ax.set_ylabel(label)
     ax.set_title(f"{title}  [{record.status}]", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
+    margins(fig, left=0.9, right=0.2, bottom=0.6, top=0.35)  # log-scale ticks, a label each
     fig.savefig(path)
     plt.close(fig)
     return fig

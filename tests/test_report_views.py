@@ -144,6 +144,40 @@ def test_convergence_axis_stops_at_machine_precision():
     assert fig.axes[0].get_lines()[0].get_xdata()[-1] == 150  # drawn to the last step
 
 
+def inside_and_apart(fig) -> None:
+    """Every text of `fig` is inside it, and no panel (its ticks and labels) runs into
+    another: what tight_layout would ensure, for figures laid out with fixed margins."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)  # a figure pyplot closed has none to draw on
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    page = fig.bbox
+    # each panel as drawn (its ticks within its limits, labels, title, legend), and the
+    # figure's own texts (the suptitle)
+    boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
+    titles = [t.get_window_extent(renderer) for t in fig.get_children()
+              if isinstance(t, Text) and t.get_visible() and t.get_text()]
+    for box in boxes + titles:
+        assert (page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0
+                and box.y1 <= page.y1 + 1), (box, page)
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+    assert not any(t.overlaps(b) for t in titles for b in boxes)
+
+
+def test_the_convergence_figure_keeps_its_labels_inside_and_apart():
+    """Two objectives (two rows of panels), f − f* down to machine precision (ticks to
+    10^-15), a diverged seed (the line's label)."""
+    runs = [made(gradient_descent_on_x_squared(30), objective=name, seed=s,
+                 optimizer__lr=0.25) for name in ("quad", "rosenbrock") for s in (0, 1)]
+    runs.append(made([10.0 * 4.0**k for k in range(11)], "sgd", "diverged", seed=2,
+                     optimizer__lr=0.25))
+    fig = convergence(make_groups(runs))
+    assert len(fig.axes) == 4 and fig.axes[0].get_ylim()[0] < 1e-14
+    inside_and_apart(fig)
+
+
 def test_a_diverged_seed_stops_at_the_divergence_line():
     good = gradient_descent_on_x_squared(30)
     runs = [made(good, seed=0, optimizer__lr=0.25), made(good, seed=1, optimizer__lr=0.25),
@@ -233,6 +267,7 @@ def test_loss_png_runs_to_the_last_step_when_f_minus_fstar_reaches_zero(saved, t
     drawn = np.asarray(x)[np.isfinite(y)]
     assert drawn.max() == 1000 and ax.get_xlim()[1] >= 1000
     assert np.all(np.asarray(y)[gap == 0] > 0)  # on the floor, not off the log axis
+    inside_and_apart(saved[-1])  # ticks down to 10^-16, the legend, the run's long name
 
 
 def test_loss_png_of_a_negative_loss_draws_f_minus_its_minimum(saved, tmp_path):

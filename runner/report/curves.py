@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from runner.headless import pyplot
+from runner.headless import margins, pyplot
 from runner.report.data import RunData
 from runner.report.groups import Band, Group, band, label
 
@@ -88,7 +88,9 @@ def convergence(groups: list[Group]):
         row[0].legend(fontsize=7, loc="best")
     fig.suptitle("median and interquartile range over seeds, best configuration per group",
                  fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # room for the suptitle
+    # log-scale ticks and a label left of each panel and below it; the suptitle, then each
+    # row's titles, above
+    margins(fig, left=0.9, right=0.25, bottom=0.6, top=0.8, wspace=0.9, hspace=1.0)
     return fig
 
 
