@@ -131,7 +131,7 @@ def _draw_files(folder: Path, name: str, gif: bool) -> list[str] | str:
         out.mkdir()
         record = record_from_files(folder)
         draw_plots(out, {"plots": True, "gif": gif}, record,
-                   _scene(folder, record) if len(record.x_final) == 2 else Scene(), name)
+                   _scene(folder, record) if _plane(folder) else Scene(), name)
         return sorted(p.name for p in out.iterdir())
     except Exception as exc:  # noqa: BLE001 - said where the plots were asked for
         return describe(exc)

@@ -15,8 +15,9 @@ itself. The engine never writes to the store.
 A plain sweep sends its jobs as soon as they are composed: the command opens the store
 (loading MLflow) and gets its report's figures ready while the engine computes, and records
 each part as it comes, at most two waiting (the engine waits to send more: memory stays
-bounded). Once done, the engine gets ready to draw, and draws the best run's plots
-(`later`) while the command builds the report.
+bounded). Once done, if a 2-D objective's rows were among them, the engine gets ready to
+draw, and draws the best run's plots (`later`: they need its objective) while the command
+builds the report; the other runs' plots need no torch (runner.plot).
 
 An Optuna study (`hydra/sweeper=optuna`) sends a generation at a time. The command tells
 the study a generation's results as soon as they arrive and records the runs on its writer
@@ -125,7 +126,7 @@ class Engine:
         """Have the engine compute these jobs; this process runs `meanwhile`, then
         `on_part(indices, kind, payload)` hears of each part as it comes: "made" (the rows'
         Made and data set), "failure" (a message) or "alone". With `report_next` (a plain
-        sweep), the engine gets ready to draw the best run's plots once done (later).
+        sweep), the engine gets ready to draw a 2-D best run's plots once done (later).
         Returns the signal that interrupted the work (0 if none). An engine that ended
         leaves unreported the jobs it had not sent back."""
         message: tuple = ("lost",)
