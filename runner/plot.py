@@ -102,9 +102,10 @@ def _drawn_later(client, run_id: str, name: str, tmp: tempfile.TemporaryDirector
 
     folder = Path(tmp.name)
     pyplot()  # here, before the fork: the report that a sweep builds meanwhile needs it too
-    where = elsewhere if _plane(folder) else forked
-    drawing = where(_draw_files, folder, name, gif,
-                    default="the process drawing them ended unexpectedly")
+    plane = _plane(folder)
+    drawing = (elsewhere if plane else forked)(
+        _draw_files, folder, name, gif, plane,
+        default="the process drawing them ended unexpectedly")
 
     def log(keep: bool = True) -> list[str]:
         try:
@@ -121,9 +122,10 @@ def _drawn_later(client, run_id: str, name: str, tmp: tempfile.TemporaryDirector
     return log
 
 
-def _draw_files(folder: Path, name: str, gif: bool) -> list[str] | str:
-    """The plots of the run whose files are in `folder`, drawn into folder/plots: their
-    names, or what failed (`Type: message`)."""
+def _draw_files(folder: Path, name: str, gif: bool, plane: bool) -> list[str] | str:
+    """The plots of the run whose files are in `folder`, drawn into folder/plots (with its
+    objective's scene if the run is 2-D, `plane`: _plane): their names, or what failed
+    (`Type: message`)."""
     from runner.plots import Scene, draw_plots
 
     try:
@@ -131,7 +133,7 @@ def _draw_files(folder: Path, name: str, gif: bool) -> list[str] | str:
         out.mkdir()
         record = record_from_files(folder)
         draw_plots(out, {"plots": True, "gif": gif}, record,
-                   _scene(folder, record) if _plane(folder) else Scene(), name)
+                   _scene(folder, record) if plane else Scene(), name)
         return sorted(p.name for p in out.iterdir())
     except Exception as exc:  # noqa: BLE001 - said where the plots were asked for
         return describe(exc)

@@ -61,6 +61,9 @@ if TYPE_CHECKING:  # imported where used: the engine forks before numpy is loade
 
 # what a part of rows sent to the command holds at most, in bytes of their trace
 PART_BYTES = 4 * 2**20
+# how long a short sweep's best run's plots wait for its files (the commit writes them
+# first) before they are left to be drawn from the store
+FILES_WAIT_S = 30.0
 OFF_ENV = "GRADLAB_ENGINE"  # "0": every generation computed in the command's process
 _RUNNING: list[Engine] = []
 
@@ -315,9 +318,6 @@ def _report_early(batches: list[Future], count: int) -> None:
             info, *sqlstore.read_back(prepared, KEYS),
             plots=bool(info.get("best_plots") and not any(p.pending for p in prepared)),
             files=lambda: all(p.written.wait(FILES_WAIT_S) for p in prepared))
-
-
-FILES_WAIT_S = 30.0
 
 
 def later(fn: Callable[..., Any], *args, default: Any = None) -> Callable[[], Any]:

@@ -121,6 +121,10 @@ class Prepared:
     here: list[tuple[Path, RunFiles]] = field(default_factory=list)  # (folder, its files)
     written: threading.Event = field(default_factory=threading.Event)  # `here` done (or failed)
 
+    def __post_init__(self) -> None:
+        if not self.here:
+            self.written.set()
+
     def write_here(self) -> None:
         """Write the files that go in place; `written` is set even if that fails (the commit
         then fails with what did)."""
@@ -156,10 +160,7 @@ def prepare(client: MlflowClient, experiment: Experiment, runs: Sequence[Finishe
             rows[table].extend(new)
     inputs = [(run_id, i) for run_id, run in zip(ids, runs) for i in run.inputs]
     pending, here = _write_files(uris, runs, writers)
-    prepared = Prepared(ids, rows, pending, experiment_id, inputs, here)
-    if not here:
-        prepared.written.set()
-    return prepared
+    return Prepared(ids, rows, pending, experiment_id, inputs, here)
 
 
 def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
