@@ -62,9 +62,10 @@ def test_the_engine_forks_before_numpy_is_loaded():
     assert proc.stdout.strip() == "[]", proc.stderr
 
 
-def both_ways(tmp_path: Path, *args: str) -> dict[str, Store]:
+def both_ways(tmp_path: Path, *args: str, said: dict[str, str] | None = None
+              ) -> dict[str, Store]:
     """The command run with the engine and without, each to its own store; the first one's
-    own process never loads torch, the second one's does."""
+    own process never loads torch, the second one's does. `said` gets each one's stderr."""
     stores = {}
     for name, env in (("engine", {}), ("in_process", {engine.OFF_ENV: "0"})):
         store = stores[name] = Store(tmp_path / name)
@@ -72,7 +73,32 @@ def both_ways(tmp_path: Path, *args: str) -> dict[str, Store]:
                        module="tests.fixtures.torch_loaded", env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"torch loaded: {name == 'in_process'}" in proc.stderr
+        if said is not None:
+            said[name] = proc.stderr
     return stores
+
+
+def run_files(store: Store) -> dict[str, dict]:
+    """Each configuration's artifact files, by run name: config.yaml (but the store's uri),
+    result.json and trajectory.csv (but the seconds)."""
+    found = {}
+    for run in store.runs():
+        if run.data.tags.get("role") == "sweep":
+            continue
+        folder = Path(store.client.download_artifacts(run.info.run_id, "", str(
+            store.folder / "files" / run.info.run_id)))
+        files = {p.name: p.read_text() for p in folder.iterdir() if p.suffix != ".png"}
+        if "config.yaml" in files:
+            files["config.yaml"] = files["config.yaml"].replace(store.uri, "")
+        if "result.json" in files:
+            result = json.loads(files["result.json"])
+            result.pop("wall_time_s")
+            files["result.json"] = result
+        if "trajectory.csv" in files:
+            files["trajectory.csv"] = [line.split(",", 2)[::2]
+                                       for line in files["trajectory.csv"].splitlines()]
+        found[run.info.run_name] = files
+    return found
 
 
 def test_the_command_never_loads_torch_and_gets_the_same_bits(tmp_path: Path):
@@ -99,9 +125,18 @@ def by_name(store: Store) -> dict[str, tuple]:
 
 
 def test_a_plain_sweep_is_computed_by_the_engine_to_the_same_bits(tmp_path: Path):
-    stores = both_ways(tmp_path, *MLP_SWEEP)
+    """And a short sweep's files are written by the engine, while the command inserts their
+    rows: the same files, the command writing none itself."""
+    said: dict[str, str] = {}
+    stores = both_ways(tmp_path, *MLP_SWEEP, said=said)
     with_engine, in_process = (by_name(s) for s in stores.values())
     assert len(with_engine) == 6 and with_engine == in_process
+    files = [run_files(s) for s in stores.values()]
+    assert len(files[0]) == 6 and files[0] == files[1]
+    finished = [f for f in files[0].values() if "trajectory.csv" in f]
+    assert len(finished) == 4 and all(len(f["trajectory.csv"]) == 62 for f in finished)
+    assert "run files written here: 0" in said["engine"]
+    assert "run files written here: 0" not in said["in_process"]
     statuses = sorted(status for status, _ in with_engine.values())
     assert statuses == ["FAILED"] * 2 + ["FINISHED"] * 4
     histories = []
@@ -262,6 +297,22 @@ def test_an_engine_killed_mid_sweep_loses_nothing(store: Store):
     runs = [r for r in store.runs() if r.data.tags.get("role") != "sweep"]
     assert len(runs) == 100 and {r.info.status for r in runs} == {"FINISHED"}
     assert len({r.info.run_name for r in runs}) == 100
+
+
+def test_an_engine_that_dies_before_writing_the_files_loses_nothing(tmp_path: Path):
+    """A short sweep's rows came, but the engine died before their files were written: the
+    rows are written run by run, each with its files (the command's copy)."""
+    store = Store(tmp_path)
+    proc = run_cli(*MLP_SWEEP, f"tracking.uri={store.uri}", cwd=tmp_path,
+                   module="tests.fixtures.engine_dies_writing")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "the engine ended before writing them" in proc.stdout + proc.stderr
+    files = run_files(store)
+    finished = {name: f for name, f in files.items() if "trajectory.csv" in f}
+    assert len(files) == 6 and len(finished) == 4
+    for name, f in finished.items():
+        assert len(f["trajectory.csv"]) == 62 and f["result.json"]["steps"] == 60
+        assert f"seed: {name.split('seed=')[1].split()[0]}\n" in f["config.yaml"]
 
 
 @pytest.mark.parametrize("uri, says", [

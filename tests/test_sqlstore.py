@@ -241,6 +241,52 @@ def test_files_written_in_place_go_in_with_the_commit_before_its_rows(tmp_path):
     assert prepared.written.is_set() and client.search_runs([experiment]) == []
 
 
+def test_files_written_elsewhere_are_waited_for_and_a_failure_records_nothing(tmp_path):
+    """Files that another process writes (a sweep's engine, for run ids it made) into the
+    runs' artifact folders: prepare takes the ids and writes nothing, the commit's rows wait
+    for the files to be said written; files said not written record no run; files that
+    would be written elsewhere than the runs' folders are refused up front."""
+    import threading
+
+    from runner.sweep.engine import _write_files
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    artifacts = tmp_path / "artifacts"
+    experiment = client.get_experiment(
+        client.create_experiment("e", artifact_location=str(artifacts)))
+    runs = [finished(), finished("FAILED", name="rosenbrock-autograd-adam")]
+    elsewhere = sqlstore.Elsewhere(str(artifacts), ["a" * 32, "b" * 32])
+    prepared = sqlstore.prepare(client, experiment, runs, elsewhere=elsewhere)
+    assert prepared.ids == elsewhere.ids and not prepared.written.is_set()
+    committed: list = []
+    committing = threading.Thread(target=lambda: committed.append(
+        sqlstore.commit(client, prepared)))
+    committing.start()
+    committing.join(0.5)
+    assert committing.is_alive() and not artifacts.exists()  # waiting for the files
+    elsewhere.done(_write_files(str(artifacts), elsewhere.ids, [r.files for r in runs]))
+    committing.join(30)
+    assert committed == [elsewhere.ids] and prepared.written.is_set()
+    expected = {r.name: r.files.texts["result.json"] for r in runs}
+    found = {r.info.run_name: Path(client.download_artifacts(r.info.run_id, "result.json",
+                                                              str(tmp_path))).read_text()
+             for r in client.search_runs([experiment.experiment_id])}
+    assert found == expected
+
+    failed = sqlstore.Elsewhere(str(artifacts), ["c" * 32, "d" * 32])
+    prepared = sqlstore.prepare(client, experiment, runs, elsewhere=failed)
+    failed.done("No space left on device")
+    with pytest.raises(Exception, match="files were not written: No space left on device"):
+        sqlstore.commit(client, prepared)
+    assert len(client.search_runs([experiment.experiment_id])) == 2
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    assert "Not a directory" in _write_files(str(blocked), ["f" * 32], [runs[0].files])
+    with pytest.raises(MlflowException, match="elsewhere"):
+        sqlstore.prepare(client, experiment, runs,
+                         elsewhere=sqlstore.Elsewhere(str(tmp_path / "other"), ["e" * 32] * 2))
+
+
 def test_only_sql_stores_are_written_in_one_transaction(tmp_path):
     assert sqlstore.supports(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"))
     assert not sqlstore.supports(MlflowClient("http://127.0.0.1:9"))  # a server: never asked

@@ -15,9 +15,13 @@ itself. The engine never writes to the store.
 A plain sweep sends its jobs as soon as they are composed: the command opens the store
 (loading MLflow) and gets its report's figures ready while the engine computes, and records
 each part as it comes, at most two waiting (the engine waits to send more: memory stays
-bounded). Once done, if a 2-D objective's rows were among them, the engine gets ready to
-draw, and draws the best run's plots (`later`: they need its objective) while the command
-builds the report; the other runs' plots need no torch (runner.plot).
+bounded). A short one's files are written by the engine, into the artifact folders of run
+ids it makes, while the command makes the rows ready and inserts them (its transaction is
+committed once the engine says they are written; if they could not be, the runs are logged
+one by one, with the copy of the files the command has). Once done, if a 2-D objective's
+rows were among them, the engine gets ready to draw, and draws the best run's plots
+(`later`: they need its objective) while the command builds the report; the other runs'
+plots need no torch (runner.plot).
 
 An Optuna study (`hydra/sweeper=optuna`) sends a generation at a time. The command tells
 the study a generation's results as soon as they arrive and records the runs on its writer
@@ -46,6 +50,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -125,13 +130,17 @@ class Engine:
 
     def compute(self, specs: Sequence[Any], max_rows: int, memory_mb: float,
                 on_part: Callable[[list[int], str, Any], None],
-                meanwhile: Callable[[], None], report_next: bool = False) -> int:
-        """Have the engine compute these jobs; this process runs `meanwhile`, then
-        `on_part(indices, kind, payload)` hears of each part as it comes: "made" (the rows'
-        Made and data set), "failure" (a message) or "alone". With `report_next` (a plain
-        sweep), the engine gets ready to draw a 2-D best run's plots once done (later).
-        Returns the signal that interrupted the work (0 if none). An engine that ended
-        leaves unreported the jobs it had not sent back."""
+                meanwhile: Callable[[], str | None], report_next: bool = False) -> int:
+        """Have the engine compute these jobs. This process runs `meanwhile`, which gives
+        the folder where the engine is to write the rows' files (their runs' artifact
+        folders are in it: runner.tracking.files.run_folder), or None (they are written
+        here); then `on_part(indices, kind, payload)` hears of each part as it comes:
+        "made" (the rows' Made, their data set, and the run ids the engine made if it writes
+        their files), "written" (after "made", once it has: what failed, or None), "failure"
+        (a message) or "alone". With `report_next` (a plain sweep), the engine gets ready
+        to draw a 2-D best run's plots once done (later). Returns the signal that
+        interrupted the work (0 if none). An engine that ended leaves unreported the jobs it
+        had not sent back."""
         message: tuple = ("lost",)
         with _passed_on(self) as signals:
             try:
@@ -139,7 +148,12 @@ class Engine:
             except OSError:  # it ended: everything is computed here
                 self.stop()
             _release()  # the last generation's runs: recorded while these are computed
-            meanwhile()
+            root = None
+            try:
+                root = meanwhile()
+            finally:  # the engine's answer: whether, and where, it writes the rows' files
+                with contextlib.suppress(OSError):
+                    self.conn.send(("where", root))
             try:
                 while self.alive and (message := self.conn.recv())[0] == "part":
                     on_part(*message[1:])
@@ -202,17 +216,23 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
     # a short plain sweep's rows, kept once prepared: its report is built from them
     batches: list | None = [] if not in_study and short(specs) else None
     made: set[int] = set()  # the jobs whose rows came (not a failure, not to run alone)
+    # a short plain sweep's files are written by the engine while their rows go in here:
+    # where (the folder of their runs' artifact folders), and each part's until written
+    root: list[str | None] = [None]
+    writing: dict[int, Any] = {}  # first index -> sqlstore.Elsewhere
 
     def told(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:
         recorded.update(zip(indices, outcomes))
         on_done(indices, outcomes)
 
-    def meanwhile() -> None:
+    def meanwhile() -> str | None:
         jobs.extend(open_jobs())
         if not in_study:
             _report_ready(batches is not None)
             if jobs:
-                _writer().look_up(jobs)
+                found = _writer().look_up(jobs)
+                root[0] = found if batches is not None else None
+        return root[0]
 
     def write(fn: Callable[..., Any], *args) -> None:
         if in_study:  # recorded once the next generation is sent: not while it is asked
@@ -222,27 +242,36 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
         writes.append(fn(*args))
 
     def on_part(indices: list[int], kind: str, payload: Any) -> None:
-        from runner.tracking import datasets
+        from runner.tracking import datasets, sqlstore
 
         writer = _writer()
         if kind == "made":
-            rows, data = payload
+            rows, data, ids = payload
             part, rows = [jobs[i] for i in indices], replace(rows, inputs=datasets.from_data(data))
             if batches is None:
                 write(writer.made, indices, part, rows, told)
             else:
-                batches.append(writer.prepare(part, rows))
+                elsewhere = None
+                if ids is not None:
+                    elsewhere = writing[indices[0]] = sqlstore.Elsewhere(root[0], ids)
+                batches.append(writer.prepare(part, rows, elsewhere))
                 write(writer.commit, indices, part, batches[-1], told)
             made.update(indices)
             for i, record in zip(indices, rows.records):
                 early[i] = Outcome(None, record.result())
+        elif kind == "written":
+            writing.pop(indices[0]).done(payload)
         elif kind == "failure":
             write(writer.failure, indices[0], jobs[indices[0]], _Failure(payload), told)
             early[indices[0]] = Outcome.failure(payload)
         # "alone": left to run here
 
-    signum = engine.compute(specs, max_rows, memory_mb, on_part, meanwhile,
-                            report_next=not in_study)
+    try:
+        signum = engine.compute(specs, max_rows, memory_mb, on_part, meanwhile,
+                                report_next=not in_study)
+    finally:  # an engine that ended before writing a part's files: its commit fails
+        for elsewhere in writing.values():
+            elsewhere.done("the engine ended before writing them")
     if batches is not None and not signum and len(made) == len(specs):
         _report_early(batches, len(specs))
     batches = None
@@ -427,6 +456,8 @@ def _serve(conn) -> None:
             noted.clear()
             conn.send(("interrupted", exc.signum))
             continue
+        finally:
+            sink.root()  # the command's "where", read now if no rows asked for it
         if report_next and sink.plane:  # a 2-D best run's plots may come next (later),
             #  drawn warm (the others' need no objective: runner.plot draws them elsewhere)
             from runner import plot  # noqa: F401 - what they are drawn with
@@ -450,12 +481,38 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
+def _write_files(root: str, ids: Sequence[str], files: Sequence[Any]) -> str | None:
+    """Each run's files (RunFiles) into its artifact folder; what failed, if anything did."""
+    from pathlib import Path
+
+    from runner.tracking.files import run_folder
+
+    try:
+        for run_id, run_files in zip(ids, files):
+            run_files.write(Path(run_folder(root, run_id)))
+    except Exception as exc:  # noqa: BLE001 - the command's commit fails with it
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 class _Sent:
     """run_group's sink in the engine: every part goes to the command at once."""
 
     def __init__(self, conn) -> None:
         self.conn = conn
         self.plane = False  # whether a 2-D objective's rows were sent
+        self.where: list[str | None] = []  # the command's answer, once read
+
+    def root(self) -> str | None:
+        """Where the rows' files are to be written (the folder of their runs' artifact
+        folders), if here: the command says so once it has opened its store."""
+        if not self.where:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):  # the command ended: so does this, at its next read
+                message = ("where", None)
+            self.where.append(message[1])
+        return self.where[0]
 
     def failure(self, index: int, job, exc: Exception) -> None:
         self.conn.send(("part", [index], "failure", str(exc)))
@@ -470,7 +527,10 @@ class _Sent:
              start_ms: int, status: str | None = None) -> None:
         """The rows' records and files, sent in parts of at most PART_BYTES of their trace
         (each part's records and files, pickled, cost about 3.5 times that in each process:
-        a long history's chunk sent whole doubled the sweep's memory)."""
+        a long history's chunk sent whole doubled the sweep's memory). Where the command says
+        (`root`), each part's files are then written here, into the artifact folders of run
+        ids made here, while the command makes their rows ready and inserts them (its files
+        are its fallback: runs logged one by one)."""
         from runner.artifacts import read_rows
         from runner.results import Made
 
@@ -482,8 +542,12 @@ class _Sent:
             part = range(first, min(len(rows), first + size))
             records, files = read_rows([jobs[k] for k in part], trace,
                                        [rows[k] for k in part], objective, status)
-            self.conn.send(("part", [indices[k] for k in part], "made",
-                            (Made(records, files, (), start_ms), inputs)))
+            root, sent = self.root(), [indices[k] for k in part]
+            ids = None if root is None else [uuid.uuid4().hex for _ in part]
+            made = Made(records, files, (), start_ms)
+            self.conn.send(("part", sent, "made", (made, inputs, ids)))
+            if ids is not None:
+                self.conn.send(("part", sent, "written", _write_files(root, ids, files)))
 
     def chunk(self, writes: list) -> None:
         pass

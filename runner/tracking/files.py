@@ -67,6 +67,11 @@ def copy_folder(source: str, folder: Path) -> None:
     shutil.copytree(source, folder, dirs_exist_ok=True)
 
 
+def run_folder(root: str, run_id: str) -> str:
+    """A run's artifact folder under its experiment's local artifact folder `root`."""
+    return os.path.join(root, run_id, "artifacts")
+
+
 def write_folder(folder: str, texts: dict[str, str],
                  table: tuple[list[str], np.ndarray, np.ndarray] | None) -> None:
     """Create the folder if needed and write the texts and the table (trajectory.csv)."""

@@ -12,7 +12,6 @@ made already (`Made`: by the engine process of runner.sweep.engine, where torch 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -99,16 +98,23 @@ class RowWriter:
         """Log rows already read out of their trace (or being read: a Future of them)."""
         return self.commit(indices, jobs, self.prepare(jobs, made), on_done)
 
-    def look_up(self, jobs: Sequence[Job]) -> None:
+    def look_up(self, jobs: Sequence[Job]) -> str | None:
         """Look up where these jobs' rows go in bulk now, while nothing is written (a plain
         sweep's engine computes), rather than when their rows are ready; a store that fails
-        to answer fails them then, as without this."""
-        with contextlib.suppress(Exception):  # asked again, and said, as rows are prepared
-            bulk_target(self.targets, jobs[0][1])
+        to answer fails them then, as without this. The local folder their runs' artifact
+        folders are in, where they go in bulk (sqlstore.run_folder), else None."""
+        try:
+            target = bulk_target(self.targets, jobs[0][1])
+        except Exception:  # noqa: BLE001 - asked again, and said, as rows are prepared
+            return None
+        return None if target is None else sqlstore.local_folder(target.artifact_location)
 
-    def prepare(self, jobs: Sequence[Job], made: Made | Future) -> Future:
-        """Rows made ready to commit (prepare_rows), on the preparing thread."""
-        return self.preparer.submit(prepare_rows, jobs, made, self.files, self.targets)
+    def prepare(self, jobs: Sequence[Job], made: Made | Future,
+                elsewhere: sqlstore.Elsewhere | None = None) -> Future:
+        """Rows made ready to commit (prepare_rows), on the preparing thread; their files
+        written `elsewhere` if given."""
+        return self.preparer.submit(prepare_rows, jobs, made, self.files, self.targets,
+                                    elsewhere)
 
     def commit(self, indices: Sequence[int], jobs: Sequence[Job], prepared: Future,
                on_done: OnDone | None = None) -> Future:
@@ -129,9 +135,11 @@ def _log_failure(job: Job, exc: Exception) -> list[Outcome]:
 
 
 def prepare_rows(jobs: Sequence[Job], made: Made | Future, files: Writers | None,
-                 targets: dict) -> tuple[Made, sqlstore.Prepared | None]:
+                 targets: dict, elsewhere: sqlstore.Elsewhere | None = None
+                 ) -> tuple[Made, sqlstore.Prepared | None]:
     """The rows and, on a store the bulk writer supports, their runs made ready to commit in
-    one transaction (files under way); None where they are to be logged run by run.
+    one transaction (files under way, or written `elsewhere`); None where they are to be
+    logged run by run (with their files: those written elsewhere are left unused).
     `targets` keeps each store's bulk target (sqlstore.target) for the writer's later chunks:
     read while another chunk commits, it would wait for that transaction."""
     if isinstance(made, Future):
@@ -143,7 +151,7 @@ def prepare_rows(jobs: Sequence[Job], made: Made | Future, files: Writers | None
     try:
         runs = [finished_run(spec, record, run_files, made.start_ms, c, made.inputs)
                 for (spec, c), record, run_files in zip(jobs, made.records, made.files)]
-        return made, sqlstore.prepare(ctx.client, target, runs, files)
+        return made, sqlstore.prepare(ctx.client, target, runs, files, elsewhere)
     except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
         log.warning(f"preparing {len(jobs)} runs at once failed ({first_line(exc)}); "
                     "logging them one by one")

@@ -40,7 +40,7 @@ from mlflow.utils.uri import append_to_uri_path
 from sqlalchemy import insert, select
 
 from runner.tracking import history, mlflow_private
-from runner.tracking.files import RunFiles, Writers
+from runner.tracking.files import RunFiles, Writers, run_folder
 from runner.tracking.history import History
 from runner.tracking.metrics import COLUMNS as METRIC_COLUMNS
 from runner.tracking.metrics import MetricTable
@@ -108,10 +108,32 @@ class Tuples:
 
 
 @dataclass
+class Elsewhere:
+    """Runs' files written by another process (a sweep's engine, which made them) into
+    `run_folder(root, id)` for these run ids, while the rows are made ready and go in: done
+    once `written` is set, failed if `problem` says why."""
+
+    root: str
+    ids: list[str]
+    written: threading.Event = field(default_factory=threading.Event)
+    problem: str | None = None
+
+    def done(self, problem: str | None = None) -> None:
+        self.problem = problem
+        self.written.set()
+
+    def wait(self) -> None:
+        """Until the files are written; OSError if they could not be."""
+        self.written.wait()
+        if self.problem is not None:
+            raise OSError(f"the runs' files were not written: {self.problem}")
+
+
+@dataclass
 class Prepared:
-    """Runs checked and turned into rows, their files written, being written, or to write
-    in place (`here`: by `commit`, before its rows go in, so that the rows are ready, for a
-    sweep's report, before the files are)."""
+    """Runs checked and turned into rows, their files written, being written (by the writer
+    processes, or `elsewhere`), or to write in place (`here`: by `commit`, before its rows
+    go in, so that the rows are ready, for a sweep's report, before the files are)."""
 
     ids: list[str]
     rows: dict[str, list[dict] | Tuples]
@@ -119,15 +141,20 @@ class Prepared:
     experiment_id: str = ""
     inputs: list[tuple[str, DatasetInput]] = field(default_factory=list)  # (run id, input)
     here: list[tuple[Path, RunFiles]] = field(default_factory=list)  # (folder, its files)
+    elsewhere: Elsewhere | None = None
     written: threading.Event = field(default_factory=threading.Event)  # `here` done (or failed)
 
     def __post_init__(self) -> None:
-        if not self.here:
+        if self.elsewhere is not None:
+            self.written = self.elsewhere.written
+        elif not self.here:
             self.written.set()
 
     def write_here(self) -> None:
         """Write the files that go in place; `written` is set even if that fails (the commit
         then fails with what did)."""
+        if self.elsewhere is not None:
+            return
         try:
             for folder, files in self.here:
                 files.write(folder)
@@ -144,14 +171,19 @@ def target(client: MlflowClient, experiment_id: str) -> Experiment | None:
 
 
 def prepare(client: MlflowClient, experiment: Experiment, runs: Sequence[FinishedRun],
-            writers: Writers | None = None) -> Prepared:
-    """The first half of write_runs: check the runs, make their rows, start their files.
-    `commit` does the rest; in between, the caller can prepare the next runs."""
+            writers: Writers | None = None, elsewhere: Elsewhere | None = None) -> Prepared:
+    """The first half of write_runs: check the runs, make their rows, start their files
+    (unless `elsewhere` writes them, for its run ids, where this would). `commit` does the
+    rest; in between, the caller can prepare the next runs."""
     experiment_id = experiment.experiment_id
     if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
         raise MlflowException(f"experiment {experiment_id} is deleted")
-    ids = [uuid.uuid4().hex for _ in runs]
+    ids = [uuid.uuid4().hex for _ in runs] if elsewhere is None else elsewhere.ids
     uris = [append_to_uri_path(experiment.artifact_location, i, "artifacts") for i in ids]
+    if elsewhere is not None and (len(ids) != len(runs) or any(
+            local_folder(uri) != run_folder(elsewhere.root, i) for uri, i in zip(uris, ids))):
+        raise MlflowException("the runs' files were written elsewhere than their runs' "
+                              "artifact folders")
     rows: dict[str, list[dict] | Tuples] = {  # runs first: the others refer to them
         "runs": [], "tags": [], "params": [], "metrics": Tuples(METRIC_COLUMNS),
         "latest_metrics": Tuples(METRIC_COLUMNS)}
@@ -159,14 +191,16 @@ def prepare(client: MlflowClient, experiment: Experiment, runs: Sequence[Finishe
         for table, new in _rows(run_id, run, experiment_id, uri).items():
             rows[table].extend(new)
     inputs = [(run_id, i) for run_id, run in zip(ids, runs) for i in run.inputs]
+    if elsewhere is not None:
+        return Prepared(ids, rows, [], experiment_id, inputs, elsewhere=elsewhere)
     pending, here = _write_files(uris, runs, writers)
     return Prepared(ids, rows, pending, experiment_id, inputs, here)
 
 
 def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
     """Insert every row in one transaction, committed once the files are written (those
-    that go in place first; the writer processes write theirs while the rows go in); the
-    runs' ids."""
+    that go in place first; the writer processes, or whoever writes them `elsewhere`, write
+    theirs while the rows go in); the runs' ids."""
     prepared.write_here()
     tables = mlflow_private.tables()
     # if this fails, files without a run may stay behind: harmless, unlike the reverse
@@ -178,6 +212,8 @@ def commit(client: MlflowClient, prepared: Prepared) -> list[str]:
             _insert(session, tables[table], values)
         for future in prepared.pending:  # a run exists only with its files
             future.result()
+        if prepared.elsewhere is not None:
+            prepared.elsewhere.wait()
     return prepared.ids
 
 
