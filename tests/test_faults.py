@@ -209,6 +209,18 @@ def test_ctrl_c_at_any_moment_of_a_sweep_ends_it_killed(tmp_path, launcher):
     assert "KILLED" in set().union(*outcomes), outcomes
 
 
+def test_ctrl_c_as_the_sweeps_run_is_made_ends_it_killed(tmp_path):
+    """The moment between the sweep's run being created and the sweep knowing its id: the
+    run still ends KILLED, found at exit by the sweep's id."""
+    store = Store(tmp_path)
+    proc = run_cli("-m", "optimizer.lr=0.001,0.002", "steps=100", f"tracking.uri={store.uri}",
+                   cwd=tmp_path, module="tests.fixtures.signal_after_parent")
+    assert proc.returncode == 128 + signal.SIGINT, proc.stderr[-2000:]
+    assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    (run,) = store.runs()
+    assert run.data.tags["role"] == "sweep" and run.info.status == "KILLED"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_no_process_of_a_vectorized_sweep_survives_it(tmp_path, sig):
     store = Store(tmp_path)

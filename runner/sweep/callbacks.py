@@ -87,6 +87,9 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
     if cfg.resume or is_study(sweeper.get("_target_")):  # a study always resumes
         close_stale_parents(client, experiment, command)
     sweep_id = uuid.uuid4().hex[:8]
+    info = {"uri": uri, "experiment_id": experiment, "sweep_id": sweep_id}
+    # before the parent run exists: a Ctrl-C while it is made still ends it KILLED at exit
+    atexit.register(_end_if_running, info)
     axes = [*swept(overrides), *(f"{k}={v}" for k, v in (sweeper.get("params") or {}).items())]
     tags = {SWEEP_ID_TAG: sweep_id, ROLE_TAG: SWEEP_ROLE, OVERRIDES_TAG: command,
             COMMAND_TAG: shlex.join(["python", "-m", "runner", "-m", *[
@@ -97,16 +100,14 @@ def open_sweep(cfg: DictConfig, launch_dir: str | Path, overrides: list[str],
     parent = client.create_run(
         experiment, run_name=" ".join(["sweep", *axes]) if axes else f"sweep-{sweep_id}",
         tags=tags).info.run_id
-    info = {"uri": uri, "experiment_id": experiment, "parent_run_id": parent, "sweep_id": sweep_id,
-            "jobs": hydra_private.count_jobs(overrides) if is_basic_sweeper(
-                sweeper.get("_target_")) else None, "ledger": None,
-            "best_plots": cfg.artifacts.plots is True}  # drawn as it ends (close_sweep)
+    info.update(parent_run_id=parent, jobs=hydra_private.count_jobs(overrides) if
+                is_basic_sweeper(sweeper.get("_target_")) else None, ledger=None,
+                best_plots=cfg.artifacts.plots is True)  # drawn as it ends (close_sweep)
     if sweep_dir is not None:
         Path(sweep_dir).mkdir(parents=True, exist_ok=True)
         info["ledger"] = ledger.path_in(sweep_dir)
         Path(info["ledger"]).unlink(missing_ok=True)
     os.environ[SWEEP_ENV] = json.dumps(info)
-    atexit.register(_end_if_running, info)
     mlflow_client.log_batch(client, parent, params=params)
     client.set_experiment_tag(experiment, *ui.view_tag(parent, sweep_id, axes,
                                                        cfg.sweep_metric))
@@ -223,11 +224,19 @@ def _end_if_running(info: dict[str, str]) -> None:
 
     with contextlib.suppress(Exception):
         client = mlflow_client.client_for(info["uri"])
-        if client.get_run(info["parent_run_id"]).info.status != "RUNNING":
+        if "parent_run_id" in info:
+            parent = client.get_run(info["parent_run_id"])
+        else:  # interrupted while it was made: found by its sweep id, if it was
+            found = client.search_runs([info["experiment_id"]],
+                                       f"tags.`{SWEEP_ID_TAG}` = '{info['sweep_id']}'")
+            if not found:
+                return
+            (parent,) = found
+        if parent.info.status != "RUNNING":
             return
-        children = summary.children(client, info["experiment_id"], info["parent_run_id"])
+        children = summary.children(client, info["experiment_id"], parent.info.run_id)
         mlflow_client.end_as_killed(client, [r for r in children if r.info.status == "RUNNING"])
-        client.set_terminated(info["parent_run_id"], "KILLED")
+        client.set_terminated(parent.info.run_id, "KILLED")
 
 
 def _exit(signum: int, frame: object) -> None:
