@@ -21,13 +21,12 @@ def run_files(spec: RunSpec, record: Record, objective: Objective, in_sweep: boo
     """The files of one run; plots are drawn when written, if `artifacts` asks for them for
     this run (`plots_here`), from numpy arrays alone (what they need of the objective is
     evaluated here: `scene`)."""
-    texts = {"config.yaml": spec.yaml, "result.json": record.result_json()}
     wanted = {"plots": plots_here(spec.artifacts["plots"], in_sweep), "gif": spec.artifacts["gif"]}
     draw = None
     if wanted["plots"] or wanted["gif"]:
         draw = functools.partial(plots.draw_plots, artifacts=wanted, record=record,
                                  scene=scene(objective, record), name=spec.name)
-    return RunFiles(texts, record.table(), draw)
+    return record.files(spec.yaml, draw)
 
 
 def read_rows(jobs: Sequence[tuple[RunSpec, Any]], trace: Trace, rows: Sequence[int],
@@ -35,9 +34,19 @@ def read_rows(jobs: Sequence[tuple[RunSpec, Any]], trace: Trace, rows: Sequence[
               ) -> tuple[list[Record], list[RunFiles]]:
     """Rows of a trace (one job, (spec, ctx), each; no ctx: a sweep's): their records and
     files."""
-    records = [Record.from_trace(trace, row, objective, status) for row in rows]
-    return records, [run_files(spec, record, objective, ctx is None or ctx.in_sweep)
-                     for (spec, ctx), record in zip(jobs, records)]
+    records = read_records(trace, rows, objective, status)
+    return records, rows_files(jobs, records, objective)
+
+
+def read_records(trace: Trace, rows: Sequence[int], objective: Objective,
+                 status: str | None = None) -> list[Record]:
+    return [Record.from_trace(trace, row, objective, status) for row in rows]
+
+
+def rows_files(jobs: Sequence[tuple[RunSpec, Any]], records: Sequence[Record],
+               objective: Objective) -> list[RunFiles]:
+    return [run_files(spec, record, objective, ctx is None or ctx.in_sweep)
+            for (spec, ctx), record in zip(jobs, records)]
 
 
 def plots_here(plots: bool | str, in_sweep: bool) -> bool:

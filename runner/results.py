@@ -15,6 +15,8 @@ from runner.constants import FAILED, STATUS_TAG
 from runner.tracking.files import RunFiles
 
 if TYPE_CHECKING:  # a Record is read (and drawn, logged) where torch is not loaded
+    from concurrent.futures import Future
+
     from objectives import Objective
     from runner.loop import Trace
 
@@ -152,6 +154,12 @@ class Record:
         x_final = f"[\n    {coordinates}\n  ]" if result["x_final"] else "[]"
         return head.replace(json.dumps(_X_FINAL), x_final, 1) + "\n"
 
+    def files(self, config_yaml: str, draw=None) -> RunFiles:
+        """The run's files: config.yaml, result.json, trajectory.csv (and what `draw`s its
+        plots, if any)."""
+        return RunFiles({"config.yaml": config_yaml, "result.json": self.result_json()},
+                        self.table(), draw)
+
     def table(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """trajectory.csv's columns (after `step`), values and steps: each kept step's
         wall_time_s, histories, and x0.. for small dimensions."""
@@ -250,10 +258,12 @@ class Outcome:
 
 @dataclass
 class Made:
-    """Rows read out of a trace, ready to log: a record and files each, the objective's data
-    set as MLflow inputs (runner.tracking.datasets) and when their batch started."""
+    """Rows read out of a trace, ready to log: a record and files each (or a Future of the
+    files, where another process makes and writes them: runner.sweep.engine), the
+    objective's data set as MLflow inputs (runner.tracking.datasets) and when their batch
+    started."""
 
     records: list[Record]
-    files: list[RunFiles]
+    files: list[RunFiles] | Future
     inputs: tuple
     start_ms: int

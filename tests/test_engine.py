@@ -299,14 +299,20 @@ def test_an_engine_killed_mid_sweep_loses_nothing(store: Store):
     assert len({r.info.run_name for r in runs}) == 100
 
 
-def test_an_engine_that_dies_before_writing_the_files_loses_nothing(tmp_path: Path):
-    """A short sweep's rows came, but the engine died before their files were written: the
-    rows are written run by run, each with its files (the command's copy)."""
+@pytest.mark.parametrize("fault, says", [
+    ("dies", "the engine ended before writing them"),
+    ("fails", "No space left on device"),
+])
+def test_an_engine_that_cannot_write_the_files_loses_nothing(tmp_path: Path, fault, says):
+    """A short sweep's rows came, but the engine died before their files were written, or
+    could not write them: the runs are logged one by one, each with its files (made from
+    its record, or sent by the engine)."""
     store = Store(tmp_path)
     proc = run_cli(*MLP_SWEEP, f"tracking.uri={store.uri}", cwd=tmp_path,
-                   module="tests.fixtures.engine_dies_writing")
+                   module="tests.fixtures.engine_fails_writing",
+                   env={"GRADLAB_TEST_ENGINE": fault})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "the engine ended before writing them" in proc.stdout + proc.stderr
+    assert "one by one" in proc.stdout and says in proc.stdout, proc.stdout
     files = run_files(store)
     finished = {name: f for name, f in files.items() if "trajectory.csv" in f}
     assert len(files) == 6 and len(finished) == 4

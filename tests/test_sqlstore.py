@@ -248,7 +248,7 @@ def test_files_written_elsewhere_are_waited_for_and_a_failure_records_nothing(tm
     would be written elsewhere than the runs' folders are refused up front."""
     import threading
 
-    from runner.sweep.engine import _write_files
+    from runner.sweep.engine import _copied, _write_files
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     artifacts = tmp_path / "artifacts"
@@ -272,6 +272,10 @@ def test_files_written_elsewhere_are_waited_for_and_a_failure_records_nothing(tm
                                                               str(tmp_path))).read_text()
              for r in client.search_runs([experiment.experiment_id])}
     assert found == expected
+    # the files as the engine wrote them, for runs logged one by one if the commit fails
+    _copied(str(artifacts), elsewhere.ids[0]).write(tmp_path / "copy")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "copy").iterdir()} == {
+        p.name: p.read_bytes() for p in (artifacts / elsewhere.ids[0] / "artifacts").iterdir()}
 
     failed = sqlstore.Elsewhere(str(artifacts), ["c" * 32, "d" * 32])
     prepared = sqlstore.prepare(client, experiment, runs, elsewhere=failed)

@@ -48,6 +48,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import uuid
@@ -203,7 +204,7 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
     to run alone, or what an engine that ended did not send, is computed and recorded in
     this process by `here` (loading torch). An interrupted engine's rows are recorded
     KILLED, then `Interrupted` is raised, as in-process."""
-    from concurrent.futures import wait
+    from concurrent.futures import Future, wait
 
     from runner.results import Outcome
     from runner.sweep.study import sweep_plan
@@ -219,7 +220,7 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
     # a short plain sweep's files are written by the engine while their rows go in here:
     # where (the folder of their runs' artifact folders), and each part's until written
     root: list[str | None] = [None]
-    writing: dict[int, Any] = {}  # first index -> sqlstore.Elsewhere
+    writing: dict[int, tuple] = {}  # first index -> (sqlstore.Elsewhere, Made, indices)
 
     def told(indices: Sequence[int], outcomes: Sequence[Outcome]) -> None:
         recorded.update(zip(indices, outcomes))
@@ -252,15 +253,19 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
                 write(writer.made, indices, part, rows, told)
             else:
                 elsewhere = None
-                if ids is not None:
-                    elsewhere = writing[indices[0]] = sqlstore.Elsewhere(root[0], ids)
+                if ids is not None:  # the files come once written (the fallback's: `written`)
+                    rows = replace(rows, files=Future())
+                    elsewhere = sqlstore.Elsewhere(root[0], ids)
+                    writing[indices[0]] = elsewhere, rows, indices
                 batches.append(writer.prepare(part, rows, elsewhere))
                 write(writer.commit, indices, part, batches[-1], told)
             made.update(indices)
             for i, record in zip(indices, rows.records):
                 early[i] = Outcome(None, record.result())
         elif kind == "written":
-            writing.pop(indices[0]).done(payload)
+            (problem, files), (elsewhere, rows, _) = payload, writing.pop(indices[0])
+            rows.files.set_result(files or [_copied(root[0], i) for i in elsewhere.ids])
+            elsewhere.done(problem)
         elif kind == "failure":
             write(writer.failure, indices[0], jobs[indices[0]], _Failure(payload), told)
             early[indices[0]] = Outcome.failure(payload)
@@ -269,8 +274,10 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
     try:
         signum = engine.compute(specs, max_rows, memory_mb, on_part, meanwhile,
                                 report_next=not in_study)
-    finally:  # an engine that ended before writing a part's files: its commit fails
-        for elsewhere in writing.values():
+    finally:  # an engine that ended before writing a part's files: its commit fails, and
+        #  the runs are logged one by one with files made here (all but plots of their own)
+        for elsewhere, rows, indices in writing.values():
+            rows.files.set_result([r.files(jobs[i][0].yaml) for i, r in zip(indices, rows.records)])
             elsewhere.done("the engine ended before writing them")
     if batches is not None and not signum and len(made) == len(specs):
         _report_early(batches, len(specs))
@@ -481,6 +488,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
+def _copied(root: str, run_id: str):
+    """A run's files as the engine wrote them: RunFiles that copy its artifact folder."""
+    from runner.tracking.files import RunFiles, copy_folder, run_folder
+
+    return RunFiles({}, None, functools.partial(copy_folder, run_folder(root, run_id)))
+
+
 def _write_files(root: str, ids: Sequence[str], files: Sequence[Any]) -> str | None:
     """Each run's files (RunFiles) into its artifact folder; what failed, if anything did."""
     from pathlib import Path
@@ -528,10 +542,11 @@ class _Sent:
         """The rows' records and files, sent in parts of at most PART_BYTES of their trace
         (each part's records and files, pickled, cost about 3.5 times that in each process:
         a long history's chunk sent whole doubled the sweep's memory). Where the command says
-        (`root`), each part's files are then written here, into the artifact folders of run
-        ids made here, while the command makes their rows ready and inserts them (its files
-        are its fallback: runs logged one by one)."""
-        from runner.artifacts import read_rows
+        (`root`), a part's records go first, with run ids made here; then its files are made
+        and written here, into those runs' artifact folders, while the command makes the
+        rows ready and inserts them; then whether that failed (with the files, the command's
+        fallback, if it did: runs logged one by one)."""
+        from runner.artifacts import read_records, rows_files
         from runner.results import Made
 
         self.plane = self.plane or objective.dim == 2
@@ -540,14 +555,18 @@ class _Sent:
         size = max(1, int(PART_BYTES * trace.batch // max(1, trace.kept_bytes)))
         for first in range(0, len(rows), size):
             part = range(first, min(len(rows), first + size))
-            records, files = read_rows([jobs[k] for k in part], trace,
-                                       [rows[k] for k in part], objective, status)
+            part_jobs = [jobs[k] for k in part]
+            records = read_records(trace, [rows[k] for k in part], objective, status)
             root, sent = self.root(), [indices[k] for k in part]
-            ids = None if root is None else [uuid.uuid4().hex for _ in part]
-            made = Made(records, files, (), start_ms)
-            self.conn.send(("part", sent, "made", (made, inputs, ids)))
-            if ids is not None:
-                self.conn.send(("part", sent, "written", _write_files(root, ids, files)))
+            if root is None:
+                made = Made(records, rows_files(part_jobs, records, objective), (), start_ms)
+                self.conn.send(("part", sent, "made", (made, inputs, None)))
+                continue
+            ids = [uuid.uuid4().hex for _ in part]
+            self.conn.send(("part", sent, "made", (Made(records, [], (), start_ms), inputs, ids)))
+            files = rows_files(part_jobs, records, objective)
+            problem = _write_files(root, ids, files)
+            self.conn.send(("part", sent, "written", (problem, files if problem else None)))
 
     def chunk(self, writes: list) -> None:
         pass

@@ -149,8 +149,10 @@ def prepare_rows(jobs: Sequence[Job], made: Made | Future, files: Writers | None
     if target is None:
         return made, None
     try:
+        later = isinstance(made.files, Future)  # written elsewhere: not needed here
+        files = [None] * len(made.records) if later else made.files
         runs = [finished_run(spec, record, run_files, made.start_ms, c, made.inputs)
-                for (spec, c), record, run_files in zip(jobs, made.records, made.files)]
+                for (spec, c), record, run_files in zip(jobs, made.records, files)]
         return made, sqlstore.prepare(ctx.client, target, runs, files, elsewhere)
     except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
         log.warning(f"preparing {len(jobs)} runs at once failed ({first_line(exc)}); "
@@ -180,8 +182,9 @@ def commit_rows(jobs: Sequence[Job], prepared: Future) -> list[Outcome]:
                 raise  # as long again for each run; these runs fail, with the reason
             log.warning(f"writing {len(jobs)} runs at once failed ({first_line(exc)}); "
                         "writing them one by one")
-    return [_log_one(job, record, files, made.start_ms, made.inputs)
-            for job, record, files in zip(jobs, made.records, made.files)]
+    files = made.files.result() if isinstance(made.files, Future) else made.files
+    return [_log_one(job, record, run_files, made.start_ms, made.inputs)
+            for job, record, run_files in zip(jobs, made.records, files)]
 
 
 def _log_one(job: Job, record: Record, files: RunFiles, start_ms: int, inputs) -> Outcome:
