@@ -15,13 +15,14 @@ itself. The engine never writes to the store.
 A plain sweep sends its jobs as soon as they are composed: the command opens the store
 (loading MLflow) and gets its report's figures ready while the engine computes, and records
 each part as it comes, at most two waiting (the engine waits to send more: memory stays
-bounded). A short one's files are written by the engine, into the artifact folders of run
-ids it makes, while the command makes the rows ready and inserts them (its transaction is
-committed once the engine says they are written; if they could not be, the runs are logged
-one by one, with the copy of the files the command has). Once done, if a 2-D objective's
-rows were among them, the engine gets ready to draw, and draws the best run's plots
-(`later`: they need its objective) while the command builds the report; the other runs'
-plots need no torch (runner.plot).
+bounded). A short one's records come first, then the engine makes their files and writes
+them into the artifact folders of run ids it made, while the command makes the rows ready
+and inserts them; the transaction is committed once the engine says the files are written
+(if they could not be, the runs are logged one by one, with the files the engine sends
+back, or made from their records if it ended). Once done, if a 2-D objective's rows were
+among them, the engine gets ready to draw, and draws the best run's plots (`later`: they
+need its objective) while the command builds the report; the other runs' plots need no
+torch (runner.plot).
 
 An Optuna study (`hydra/sweeper=optuna`) sends a generation at a time. The command tells
 the study a generation's results as soon as they arrive and records the runs on its writer
