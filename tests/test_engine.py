@@ -126,7 +126,8 @@ def by_name(store: Store) -> dict[str, tuple]:
 
 def test_a_plain_sweep_is_computed_by_the_engine_to_the_same_bits(tmp_path: Path):
     """And a short sweep's files are written by the engine, while the command inserts their
-    rows: the same files, the command writing none itself."""
+    rows: the same files, the command writing none itself; the engine, with no 2-D best run
+    to draw, has ended by the sweep's close (its memory freed)."""
     said: dict[str, str] = {}
     stores = both_ways(tmp_path, *MLP_SWEEP, said=said)
     with_engine, in_process = (by_name(s) for s in stores.values())
@@ -137,6 +138,7 @@ def test_a_plain_sweep_is_computed_by_the_engine_to_the_same_bits(tmp_path: Path
     assert len(finished) == 4 and all(len(f["trajectory.csv"]) == 62 for f in finished)
     assert "run files written here: 0" in said["engine"]
     assert "run files written here: 0" not in said["in_process"]
+    assert "engine at the close: False" in said["engine"]
     statuses = sorted(status for status, _ in with_engine.values())
     assert statuses == ["FAILED"] * 2 + ["FINISHED"] * 4
     histories = []
@@ -347,8 +349,11 @@ def test_a_chunk_of_long_histories_comes_in_parts_with_every_step(tmp_path: Path
     steps, rows = 20_000, 8
     # a 2-D row keeps (steps + 1) x (f, |grad f|, evaluations, x1, x2) float64s at least
     assert rows * (steps + 1) * 5 * 8 > engine.PART_BYTES  # two parts at least
+    said: dict[str, str] = {}
     stores = both_ways(tmp_path, "-m", *VECTORIZED, "objective=quad", "optimizer.lr=1e-5",
-                       f"seed=range(0,{rows})", f"steps={steps}", "artifacts.plots=false")
+                       f"seed=range(0,{rows})", f"steps={steps}", "artifacts.plots=false",
+                       said=said)
+    assert "engine at the close: True" in said["engine"]  # a 2-D best run's plots: its own
     with_engine, in_process = (by_name(s) for s in stores.values())
     assert len(with_engine) == rows and with_engine == in_process
     tables, configs = [], []

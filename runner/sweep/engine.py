@@ -22,7 +22,8 @@ and inserts them; the transaction is committed once the engine says the files ar
 back, or made from their records if it ended). Once done, if a 2-D objective's rows were
 among them, the engine gets ready to draw, and draws the best run's plots (`later`: they
 need its objective) while the command builds the report; the other runs' plots need no
-torch (runner.plot).
+torch (runner.plot). Otherwise, once every job of a plain sweep is computed, the engine
+ends: its memory is freed while the rows are recorded.
 
 An Optuna study (`hydra/sweeper=optuna`) sends a generation at a time. The command tells
 the study a generation's results as soon as they arrive and records the runs on its writer
@@ -118,6 +119,7 @@ class Engine:
 
         self.pid, self.conn = serving(_serve)
         self.alive, self.owner = True, os.getpid()  # a process forked since holds a copy
+        self.draws = False  # whether its last jobs had 2-D rows: their best run's plots
         atexit.register(self.stop)
 
     def stop(self) -> None:
@@ -164,6 +166,7 @@ class Engine:
                 message = ("lost",)
         if message[0] == "interrupted":
             return message[1]
+        self.draws = message[0] == "end" and message[1]
         return signals[0] if signals else 0
 
 
@@ -283,6 +286,8 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
     if batches is not None and not signum and len(made) == len(specs):
         _report_early(batches, len(specs))
     batches = None
+    if not in_study and not signum and not engine.draws and whole_sweep(len(specs)):
+        engine.stop()  # no more work for it: its memory is freed while the rows go in
     _WRITES.append(writes)
     if signum or not in_study:
         settle()
@@ -331,6 +336,14 @@ def short(specs: Sequence[Any]) -> bool:
     return sum(spec.steps + 1 for spec in specs) < Writers.shared().here_lines
 
 
+def whole_sweep(count: int) -> bool:
+    """Whether `count` jobs launched are a plain sweep's every job (none are to come)."""
+    from runner.sweep.callbacks import sweep_info
+
+    info = sweep_info()
+    return info is not None and info.get("jobs") == count
+
+
 def _report_early(batches: list[Future], count: int) -> None:
     """The report of a plain sweep whose rows all came from the engine (`batches`, being
     prepared to be committed), built from them while they are committed: the tail of a
@@ -341,9 +354,9 @@ def _report_early(batches: list[Future], count: int) -> None:
     from runner.sweep.callbacks import sweep_info
     from runner.tracking import sqlstore
 
-    info = sweep_info()
-    if info is None or info.get("jobs") != count:
+    if not whole_sweep(count):
         return
+    info = sweep_info()
     try:
         prepared = [future.result()[1] for future in batches]
     except Exception:  # noqa: BLE001 - its commit says what failed; the report reads the store
@@ -459,7 +472,7 @@ def _serve(conn) -> None:
                 go_on()
                 batch.run_group(group, jobs, max_rows, memory_mb, sink)
             go_on()
-            conn.send(("end",))
+            conn.send(("end", sink.plane))
         except Interrupted as exc:
             noted.clear()
             conn.send(("interrupted", exc.signum))
