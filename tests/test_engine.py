@@ -73,6 +73,7 @@ def both_ways(tmp_path: Path, *args: str, said: dict[str, str] | None = None
                        module="tests.fixtures.torch_loaded", env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"torch loaded: {name == 'in_process'}" in proc.stderr
+        assert "at once failed" not in proc.stdout, proc.stdout  # each batch in one transaction
         if said is not None:
             said[name] = proc.stderr
     return stores
@@ -151,6 +152,25 @@ def test_a_plain_sweep_is_computed_by_the_engine_to_the_same_bits(tmp_path: Path
         files = store.client.list_artifacts(parent.data.tags[BEST_RUN_TAG])
         assert "loss.png" in {f.path for f in files}
     assert histories[0] == histories[1]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core")
+def test_a_large_batch_takes_every_core_once_the_command_waits_to_the_same_bits(
+        tmp_path: Path):
+    """The engine computes on one thread while the command loads MLflow and opens its store,
+    then, for a batch large enough to be worth threads (loop.SMALL_BATCH), on every core:
+    the in-process sweep's results (there on every core throughout), to the bit. (5,000
+    steps: the engine still computes, seconds after, when the command is done.)"""
+    from runner.loop import SMALL_BATCH
+
+    said: dict[str, str] = {}
+    stores = both_ways(tmp_path, "-m", *VECTORIZED, "objective=mlp", "sampling=minibatch",
+                       "optimizer=momentum", "optimizer.lr=0.01,0.05,0.1", "seed=range(0,10)",
+                       "steps=5000", "eval_every=1000", "artifacts.plots=false", said=said)
+    assert 30 * 2410 >= SMALL_BATCH  # 30 MLPs of 2,410 weights
+    with_engine, in_process = (by_name(s) for s in stores.values())
+    assert len(with_engine) == 30 and with_engine == in_process
+    assert f"engine threads: {os.cpu_count()}" in said["engine"]
 
 
 def test_a_short_plain_sweeps_report_is_built_from_its_rows_as_the_store_gives_them(

@@ -150,9 +150,9 @@ def prepare_rows(jobs: Sequence[Job], made: Made | Future, files: Writers | None
         return made, None
     try:
         later = isinstance(made.files, Future)  # written elsewhere: not needed here
-        files = [None] * len(made.records) if later else made.files
+        each = [None] * len(made.records) if later else made.files
         runs = [finished_run(spec, record, run_files, made.start_ms, c, made.inputs)
-                for (spec, c), record, run_files in zip(jobs, made.records, files)]
+                for (spec, c), record, run_files in zip(jobs, made.records, each)]
         return made, sqlstore.prepare(ctx.client, target, runs, files, elsewhere)
     except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
         log.warning(f"preparing {len(jobs)} runs at once failed ({first_line(exc)}); "
