@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from runner import help as help_text
 from runner.config import CONF_DIR, malformed, register_schema, unknown_choice
 from runner.constants import DIVERGED, EXIT_FAILED, EXIT_SIGNAL, EXIT_USAGE
-from runner.errors import Interrupted, RunFailed, TrackingError
+from runner.errors import Interrupted, RunFailed, TrackingError, wraps_an_interrupt
 from runner.spec import RunSpec
 
 if TYPE_CHECKING:
@@ -80,7 +80,12 @@ def main(cfg: DictConfig) -> dict | float:
     hc = HydraConfig.get()
     spec = RunSpec.from_config(OmegaConf.to_container(cfg, resolve=True), hc.runtime.choices,
                                hc.overrides.task)
-    outcome = run(spec, hc)
+    try:
+        outcome = run(spec, hc)
+    except Exception as exc:
+        if wraps_an_interrupt(exc):  # a Ctrl-C, not an error: it ends the command as one
+            raise KeyboardInterrupt from None
+        raise
     if hc.mode == RunMode.MULTIRUN:
         ledger.append(sweep_info(), hc.overrides.task, outcome)
     return sweep_value(outcome.result, spec.config["sweep_metric"])
@@ -135,7 +140,7 @@ def _run(spec: RunSpec, hc, helper) -> Outcome:
               "FINISHED if it was already complete", file=sys.stderr)
         sys.exit(EXIT_SIGNAL + exc.signum)
     except Exception as exc:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or wraps_an_interrupt(exc):
             raise
         from runner.tracking.client import StoreError, store_error
 

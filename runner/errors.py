@@ -36,6 +36,19 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+def wraps_an_interrupt(exc: BaseException) -> bool:
+    """Whether an exception was caused by a Ctrl-C (Python 3.11 turns a KeyboardInterrupt
+    raised while a class is made, in a descriptor's `__set_name__`, into a RuntimeError:
+    a Ctrl-C while torch loads can end so)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def interrupted_between_runs(signum: int) -> str:
     """What a command says when a signal ends it while no run is being computed (loading,
     composing, between a sweep's jobs)."""

@@ -221,6 +221,20 @@ def test_ctrl_c_as_the_sweeps_run_is_made_ends_it_killed(tmp_path):
     assert run.data.tags["role"] == "sweep" and run.info.status == "KILLED"
 
 
+@pytest.mark.parametrize("args", [(), ("-m", "optimizer.lr=0.1,0.2")], ids=["run", "sweep"])
+def test_a_ctrl_c_while_a_class_is_made_ends_the_command_as_a_ctrl_c(tmp_path, args):
+    """Python 3.11 turns a KeyboardInterrupt raised while a class is made (where a Ctrl-C
+    while torch loads can land) into a RuntimeError: the command still ends as a Ctrl-C
+    ends it, in one line, no traceback, no run left RUNNING."""
+    store = Store(tmp_path)
+    proc = run_cli(*args, "steps=100", f"tracking.uri={store.uri}", cwd=tmp_path,
+                   module="tests.fixtures.interrupted_in_a_class")
+    assert proc.returncode == 128 + signal.SIGINT, proc.stdout + proc.stderr
+    assert "interrupted" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert not [r for r in store.runs() if r.info.status == "RUNNING"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_no_process_of_a_vectorized_sweep_survives_it(tmp_path, sig):
     store = Store(tmp_path)
