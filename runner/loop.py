@@ -27,17 +27,37 @@ SMALL_BATCH = 1 << 16
 
 
 @contextlib.contextmanager
-def threads_for(numel: int) -> Iterator[None]:
-    """Run small batches on one intra-op thread; leave large problems multi-threaded."""
+def threads_for(numel: int) -> Iterator[Callable[[], None] | None]:
+    """Run small batches on one intra-op thread; leave large problems multi-threaded, or, in
+    a process that shares its cores with another (SHARED_CORES), give what sets at each
+    step the threads they may use then (the threads are as before once done)."""
     previous = torch.get_num_threads()
+    if numel >= SMALL_BATCH and SHARED_CORES:
+        try:
+            yield _shared_cores
+        finally:
+            torch.set_num_threads(previous)
+        return
     if numel >= SMALL_BATCH or previous == 1:
-        yield
+        yield None
         return
     torch.set_num_threads(1)
     try:
-        yield
+        yield None
     finally:
         torch.set_num_threads(previous)
+
+
+# How many intra-op threads a large batch may use at the moment, in a process that shares
+# its cores with another (runner.sweep.engine: one while the command works, all once it
+# waits for the rows); asked at each step.
+SHARED_CORES: list[Callable[[], int]] = []
+
+
+def _shared_cores() -> None:
+    wanted = SHARED_CORES[0]()
+    if wanted != torch.get_num_threads():
+        torch.set_num_threads(wanted)
 
 
 # a Trace with no budget keeps every step; runs get theirs from `artifacts.history_mb`
@@ -234,8 +254,8 @@ def optimize(objective: Objective, gradient: GradientMethod, optimizer: Optimize
     Options: steps, tol, max_loss, stall, trace (else one is made, keeping x if
     keep_points), check, sampling, evaluate_every, prune, progress, progress_every.
     """
-    with threads_for(x0.numel()):
-        return _optimize(objective, gradient, optimizer, x0, **options)
+    with threads_for(x0.numel()) as threads_now:
+        return _optimize(objective, gradient, optimizer, x0, threads_now=threads_now, **options)
 
 
 def _optimize(
@@ -256,6 +276,7 @@ def _optimize(
     prune: Callable[[int, Tensor, Tensor], list[bool]] | None = None,
     progress: Callable[[int], None] | None = None,
     progress_every: int = 256,
+    threads_now: Callable[[], None] | None = None,
 ) -> Trace:
     batch = x0.shape[0]
     if trace is None:
@@ -280,6 +301,8 @@ def _optimize(
     n_active, start = batch, time.perf_counter()
     evaluated = None  # the last evaluation: (step, points, values)
     for t in range(steps + 1):
+        if threads_now is not None:
+            threads_now()
         if sampling is not None:
             sampled[0] = sampling.objective(t)
         value, grad = gradient(sampled[0], x)

@@ -134,17 +134,19 @@ class Engine:
 
     def compute(self, specs: Sequence[Any], max_rows: int, memory_mb: float,
                 on_part: Callable[[list[int], str, Any], None],
-                meanwhile: Callable[[], str | None], report_next: bool = False) -> int:
+                meanwhile: Callable[[], tuple[str | None, bool]],
+                report_next: bool = False) -> int:
         """Have the engine compute these jobs. This process runs `meanwhile`, which gives
         the folder where the engine is to write the rows' files (their runs' artifact
         folders are in it: runner.tracking.files.run_folder), or None (they are written
-        here); then `on_part(indices, kind, payload)` hears of each part as it comes:
-        "made" (the rows' Made, their data set, and the run ids the engine made if it writes
-        their files), "written" (after "made", once it has: what failed, or None), "failure"
-        (a message) or "alone". With `report_next` (a plain sweep), the engine gets ready
-        to draw a 2-D best run's plots once done (later). Returns the signal that
-        interrupted the work (0 if none). An engine that ended leaves unreported the jobs it
-        had not sent back."""
+        here), and whether this process then only waits for the rows (the engine then
+        computes on every core); then `on_part(indices, kind, payload)` hears of each part
+        as it comes: "made" (the rows' Made, their data set, and the run ids the engine made
+        if it writes their files), "written" (after "made", once it has: what failed, or
+        None), "failure" (a message) or "alone". With `report_next` (a plain sweep), the
+        engine gets ready to draw a 2-D best run's plots once done (later). Returns the
+        signal that interrupted the work (0 if none). An engine that ended leaves
+        unreported the jobs it had not sent back."""
         message: tuple = ("lost",)
         with _passed_on(self) as signals:
             try:
@@ -152,12 +154,12 @@ class Engine:
             except OSError:  # it ended: everything is computed here
                 self.stop()
             _release()  # the last generation's runs: recorded while these are computed
-            root = None
+            root, idle = None, False
             try:
-                root = meanwhile()
+                root, idle = meanwhile()
             finally:  # the engine's answer: whether, and where, it writes the rows' files
                 with contextlib.suppress(OSError):
-                    self.conn.send(("where", root))
+                    self.conn.send(("where", root, idle))
             try:
                 while self.alive and (message := self.conn.recv())[0] == "part":
                     on_part(*message[1:])
@@ -230,14 +232,14 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
         recorded.update(zip(indices, outcomes))
         on_done(indices, outcomes)
 
-    def meanwhile() -> str | None:
+    def meanwhile() -> tuple[str | None, bool]:
         jobs.extend(open_jobs())
         if not in_study:
             _report_ready(batches is not None)
             if jobs:
                 found = _writer().look_up(jobs)
                 root[0] = found if batches is not None else None
-        return root[0]
+        return root[0], not in_study  # a study records the last generation meanwhile
 
     def write(fn: Callable[..., Any], *args) -> None:
         if in_study:  # recorded once the next generation is sent: not while it is asked
@@ -444,11 +446,17 @@ def _serve(conn) -> None:
     _die_with_parent()
     import torch
 
+    from runner import loop
     from runner.sweep import batch  # torch, the objectives and optimizers: the point
 
-    # one thread: the command works on the other core meanwhile (loading MLflow, recording);
-    # torch's second thread would fight it (measured: 100 MLPs' sweep 0.7 s slower with two)
+    # one thread while the command works on the other core (loading MLflow, recording):
+    # torch's second thread would fight it (measured: 100 MLPs' sweep 0.7 s slower with two);
+    # a large batch takes them all once the command waits for its rows (loop.SHARED_CORES:
+    # 100 MLPs' sweep 0.2 s faster, the same bits)
+    cores = torch.get_num_threads()
     torch.set_num_threads(1)
+    sink = None
+    loop.SHARED_CORES[:] = [lambda: cores if sink is not None and sink.awaited() else 1]
 
     collector.resume()
     while True:
@@ -529,7 +537,8 @@ class _Sent:
     def __init__(self, conn) -> None:
         self.conn = conn
         self.plane = False  # whether a 2-D objective's rows were sent
-        self.where: list[str | None] = []  # the command's answer, once read
+        self.where: list[tuple] = []  # the command's answer, once read: (root, idle)
+        self.sent = False  # whether rows were sent
 
     def root(self) -> str | None:
         """Where the rows' files are to be written (the folder of their runs' artifact
@@ -538,9 +547,17 @@ class _Sent:
             try:
                 message = self.conn.recv()
             except (EOFError, OSError):  # the command ended: so does this, at its next read
-                message = ("where", None)
-            self.where.append(message[1])
-        return self.where[0]
+                message = ("where", None, False)
+            self.where.append(message[1:])
+        return self.where[0][0]
+
+    def awaited(self) -> bool:
+        """Whether the command is waiting for these rows, with nothing else to do: it has
+        said so (with where their files go), and no rows were sent since."""
+        if self.sent or not (self.where or self.conn.poll(0)):
+            return False
+        self.root()
+        return self.where[0][1]
 
     def failure(self, index: int, job, exc: Exception) -> None:
         self.conn.send(("part", [index], "failure", str(exc)))
@@ -563,7 +580,7 @@ class _Sent:
         from runner.artifacts import read_records, rows_files
         from runner.results import Made
 
-        self.plane = self.plane or objective.dim == 2
+        self.plane, self.sent = self.plane or objective.dim == 2, True
         data = objective.data()
         inputs = None if data is None else tuple(data)
         size = max(1, int(PART_BYTES * trace.batch // max(1, trace.kept_bytes)))
