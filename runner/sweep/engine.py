@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # imported where used: the engine forks before numpy is loade
     from concurrent.futures import Future
 
     from runner.results import Outcome
+    from runner.tracking.files import RunFiles
 
 # what a part of rows sent to the command holds at most, in bytes of their trace
 PART_BYTES = 4 * 2**20
@@ -510,7 +511,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
-def _copied(root: str, run_id: str):
+def _copied(root: str, run_id: str) -> RunFiles:
     """A run's files as the engine wrote them: RunFiles that copy its artifact folder."""
     from runner.tracking.files import RunFiles, copy_folder, run_folder
 

@@ -134,7 +134,7 @@ def _log_failure(job: Job, exc: Exception) -> list[Outcome]:
     return [Outcome.failure(str(exc), log_failure(spec, ctx, str(exc)))]
 
 
-def prepare_rows(jobs: Sequence[Job], made: Made | Future, files: Writers | None,
+def prepare_rows(jobs: Sequence[Job], made: Made | Future, writers: Writers | None,
                  targets: dict, elsewhere: sqlstore.Elsewhere | None = None
                  ) -> tuple[Made, sqlstore.Prepared | None]:
     """The rows and, on a store the bulk writer supports, their runs made ready to commit in
@@ -150,10 +150,10 @@ def prepare_rows(jobs: Sequence[Job], made: Made | Future, files: Writers | None
         return made, None
     try:
         later = isinstance(made.files, Future)  # written elsewhere: not needed here
-        each = [None] * len(made.records) if later else made.files
+        files = [None] * len(made.records) if later else made.files
         runs = [finished_run(spec, record, run_files, made.start_ms, c, made.inputs)
-                for (spec, c), record, run_files in zip(jobs, made.records, each)]
-        return made, sqlstore.prepare(ctx.client, target, runs, files, elsewhere)
+                for (spec, c), record, run_files in zip(jobs, made.records, files)]
+        return made, sqlstore.prepare(ctx.client, target, runs, writers, elsewhere)
     except Exception as exc:  # noqa: BLE001 - logged run by run, where errors are per run
         log.warning(f"preparing {len(jobs)} runs at once failed ({first_line(exc)}); "
                     "logging them one by one")
