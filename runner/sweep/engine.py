@@ -271,7 +271,7 @@ def run_jobs(engine: Engine, specs: Sequence[Any], open_jobs: Callable[[], Seque
                 early[i] = Outcome(None, record.result())
         elif kind == "written":
             (problem, files), (elsewhere, rows, _) = payload, writing.pop(indices[0])
-            rows.files.set_result(files or [_copied(root[0], i) for i in elsewhere.ids])
+            rows.files.set_result(files or [_copied(elsewhere.root, i) for i in elsewhere.ids])
             elsewhere.done(problem)
         elif kind == "failure":
             write(writer.failure, indices[0], jobs[indices[0]], _Failure(payload), told)
